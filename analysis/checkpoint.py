@@ -1,0 +1,144 @@
+"""Checkpoints: a directory with `config.json` and `adapter_model.safetensors` (trainable weights only).
+
+Writes are atomic (a temporary directory renamed into place). Loads accept safetensors + JSON only and
+refuse, with a clear message, a different backbone, missing or unexpected tensors, pickles and corrupt files.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from . import __version__
+from .backbone import Backbone, load_backbone
+from .model import HyperLensModel
+
+CONFIG, WEIGHTS = "config.json", "adapter_model.safetensors"
+FORMAT, FORMAT_VERSION = "hyperlens-checkpoint", 1
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
+
+
+class CheckpointError(ValueError):
+    pass
+
+
+def library_versions() -> dict[str, str]:
+    import safetensors
+    import transformers
+    return {"hyperlens": __version__, "torch": torch.__version__, "transformers": transformers.__version__,
+            "safetensors": safetensors.__version__, "python": platform.python_version()}
+
+
+def atomic_directory(path: Path, write) -> None:
+    """Call write(tmp_dir), then swap tmp_dir into `path`; on failure the old directory is untouched."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    try:
+        write(tmp)
+        if path.exists():
+            old = path.with_name(f".{path.name}.old-{os.getpid()}")
+            os.replace(path, old)
+            os.replace(tmp, path)
+            shutil.rmtree(old)
+        else:
+            os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def checkpoint_config(model: HyperLensModel, task_specs: list | None = None, **sections) -> dict:
+    bb = model.bb
+    return {
+        "format": FORMAT, "format_version": FORMAT_VERSION,
+        "method": model.method.name, "method_config": model.method.config_dict(),
+        "backbone": {"name": bb.name, "family": bb.family.name, "config_hash": bb.config_hash,
+                     "d_model": bb.d_model, "n_layers": bb.n_layers},
+        "tasks": model.tasks, "task_specs": task_specs or [{"name": t} for t in model.tasks],
+        "versions": library_versions(), **sections,
+    }
+
+
+def save_checkpoint(model: HyperLensModel, path, *, extra_files: dict[str, str] | None = None, **sections) -> Path:
+    """Save trainable weights + config atomically. `sections` (training, metrics, ...) go into config.json."""
+    config = checkpoint_config(model, **sections)
+    tensors = {k: v.detach().cpu().contiguous() for k, v in model.trainable_state_dict().items()}
+
+    def write(tmp: Path):
+        save_file(tensors, str(tmp / WEIGHTS), metadata={"format": FORMAT})
+        (tmp / CONFIG).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+        for name, text in (extra_files or {}).items():
+            (tmp / name).write_text(text)
+    atomic_directory(Path(path), write)
+    return Path(path)
+
+
+def read_config(path) -> dict:
+    path = Path(path)
+    if not path.is_dir():
+        raise CheckpointError(f"{path} is not a checkpoint directory (expected {CONFIG} and {WEIGHTS} inside)")
+    pickles = sorted(p.name for p in path.iterdir() if p.suffix in PICKLE_SUFFIXES)
+    if pickles:
+        raise CheckpointError(f"{path} holds pickle file(s) {pickles}: HyperLens loads only safetensors + JSON, "
+                              "because unpickling can run arbitrary code. Convert the weights to safetensors.")
+    cfg_file = path / CONFIG
+    if not cfg_file.is_file():
+        raise CheckpointError(f"{path} has no {CONFIG}")
+    try:
+        config = json.loads(cfg_file.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"{cfg_file} is not valid JSON ({e}); the checkpoint is corrupt") from e
+    if config.get("format") != FORMAT:
+        raise CheckpointError(f"{cfg_file} is not a HyperLens checkpoint config (format={config.get('format')!r})")
+    if config.get("format_version", 0) > FORMAT_VERSION:
+        raise CheckpointError(f"{path} was written by a newer HyperLens (format {config['format_version']})")
+    return config
+
+
+def read_weights(path) -> dict[str, torch.Tensor]:
+    file = Path(path) / WEIGHTS
+    if not file.is_file():
+        raise CheckpointError(f"{Path(path)} has no {WEIGHTS}")
+    head = file.read_bytes()[:2]
+    if head[:1] == b"\x80" or head == b"PK":
+        raise CheckpointError(f"{file} is a pickle/zip (torch.save) file, not safetensors; refusing to load it")
+    try:
+        return load_file(str(file))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CheckpointError(f"{file} is truncated or corrupt ({e}); re-save or re-train the checkpoint") from e
+
+
+def load_checkpoint(path, backbone: Backbone | None = None, device: str | torch.device = "cpu") -> HyperLensModel:
+    config = read_config(path)
+    tensors = read_weights(path)
+    claimed = config["backbone"]
+    backbone = backbone or load_backbone(claimed["name"])
+    if backbone.config_hash != claimed["config_hash"]:
+        raise CheckpointError(
+            f"{path} was trained on backbone {claimed['name']!r} (config hash {claimed['config_hash']}), "
+            f"but the backbone given is {backbone.name!r} (hash {backbone.config_hash}). Load it with the same backbone.")
+    model = HyperLensModel.build(backbone, config["method"], config["tasks"], config["method_config"])
+    expected = model.trainable_state_dict()
+    missing, unexpected = sorted(set(expected) - set(tensors)), sorted(set(tensors) - set(expected))
+    if missing or unexpected:
+        raise CheckpointError(f"{path} does not match method {config['method']!r} on {claimed['name']!r}: "
+                              f"missing tensors {missing[:5]}{'...' if len(missing) > 5 else ''}, "
+                              f"unexpected tensors {unexpected[:5]}{'...' if len(unexpected) > 5 else ''}")
+    bad = [k for k in expected if expected[k].shape != tensors[k].shape]
+    if bad:
+        raise CheckpointError(f"{path}: shape mismatch for {bad[:5]} "
+                              f"(e.g. {bad[0]}: file {tuple(tensors[bad[0]].shape)} vs model {tuple(expected[bad[0]].shape)})")
+    params = dict(model.named_parameters())
+    with torch.no_grad():
+        for k, t in tensors.items():
+            params[k].copy_(t)
+    model.config = config
+    return model.to(device).eval()

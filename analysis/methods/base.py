@@ -1,0 +1,152 @@
+"""What every method shares: adapter sites, hooks into the backbone, and the scoped forward state.
+
+A method declares *sites* (stack, layer, kind) and rewrites the output of the module at each one:
+  ffn_parallel  out + A(h), h the FFN's residual input (Hyperdecoder, PHA, adapter)
+  attn_serial   y + A(y) after self-attention          (Hyperformer, task adapters)
+  ffn_serial    y + A(y) after the FFN
+  q, v, cross_q, cross_v   out + B A x (LoRA)
+Generated weights travel in a `ForwardState` bound for one forward or `generate` call, so a hypernetwork
+runs once per input, never per decoding step.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from functools import partial
+from typing import ClassVar, NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from ..backbone import Backbone
+
+STACKS = ("encoder", "decoder")
+
+
+class Site(NamedTuple):
+    stack: str
+    layer: int
+    kind: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.stack}.{self.layer}.{self.kind}"
+
+
+@dataclass
+class ForwardState:
+    """Per-call state: task ids in, generated weights and conditioning embeddings out."""
+    task_ids: Tensor
+    attention_mask: Tensor | None = None
+    generated: dict = field(default_factory=dict)      # Site -> AdapterWeights | LoraWeights, batch-first
+    embedding: Tensor | None = None                    # (B, k) the conditioning embedding
+    extras: dict = field(default_factory=dict)         # other named per-instance tensors (PHA prototype, ...)
+
+    def named_generated(self) -> dict[str, Tensor]:
+        return {f"{site.name}.{k}": v for site, w in self.generated.items() for k, v in w.tensors().items()}
+
+
+class Method(nn.Module):
+    """Base class. Subclasses set `name`, `Config`, build their modules, and implement `sites`/`transform`."""
+    name: ClassVar[str]
+    Config: ClassVar[type]
+    conditioning: ClassVar[str | None] = None  # what the exposed embedding is, for reports
+    paper_backbone: ClassVar[str] = "t5-base"  # the preset of its paper's GLUE configuration
+    train_layer_norms: bool = False
+    norm_input: bool = False                   # feed parallel adapters LN(h) (pre-LN backbones only)
+
+    def __init__(self, config, backbone: Backbone, tasks: list[str]):
+        super().__init__()
+        self.config, self.tasks = config, list(tasks)
+        self.d, self.n_layers = backbone.d_model, dict(backbone.n_layers)
+        self._state: ForwardState | None = None
+        self._inputs: dict[Site, Tensor] = {}
+        self._handles: list = []
+
+    # -- to implement -------------------------------------------------------------------------
+    def sites(self) -> list[Site]:
+        return []
+
+    def transform(self, site: Site, x: Tensor, out: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def prepare(self, state: ForwardState, stage: str, encoder_hidden: Tensor | None = None) -> None:
+        """Generate weights into `state`: stage "encoder" runs before the encoder, "decoder" after it."""
+
+    def aux_loss(self, state: ForwardState) -> Tensor | None:
+        return None
+
+    def trains_backbone_param(self, name: str, module: nn.Module) -> bool:
+        return self.train_layer_norms and "norm" in type(module).__name__.lower()
+
+    # -- shared machinery -----------------------------------------------------------------------
+    @property
+    def state(self) -> ForwardState:
+        if self._state is None:
+            raise RuntimeError(f"{self.name}: the backbone was called outside HyperLensModel; "
+                               "use model(...) / model.generate(...) so task ids and generated weights are bound")
+        return self._state
+
+    @contextlib.contextmanager
+    def bind(self, state: ForwardState):
+        previous, self._state = self._state, state
+        try:
+            yield state
+        finally:
+            self._state = previous
+            self._inputs.clear()
+
+    def generated(self, site: Site):
+        return self.state.generated[site]
+
+    def attach(self, backbone: Backbone) -> None:
+        """Register hooks at every site. Backbone parameter names stay untouched."""
+        fam = backbone.family
+        for site in self.sites():
+            layer = backbone.layers(site.stack)[site.layer]
+            if site.kind == "ffn_parallel":
+                src, dst = fam.ffn_in(layer), fam.ffn_out(layer)
+                norm = fam.ffn_norm(layer) if (self.norm_input and fam.ffn_norm) else None
+            else:
+                src = dst = getattr(fam, {"attn_serial": "attn_proj", "ffn_serial": "ffn_proj"}.get(site.kind, site.kind))(layer)
+                norm = None
+            self._handles.append(src.register_forward_pre_hook(partial(self._remember, site, norm)))
+            self._handles.append(dst.register_forward_hook(partial(self._rewrite, site)))
+
+    def detach(self) -> None:
+        for h in self._handles:
+            h.remove()
+        self._handles.clear()
+
+    def _remember(self, site, norm, module, args):
+        x = args[0]
+        self._inputs[site] = norm(x) if norm is not None else x
+
+    def _rewrite(self, site, module, args, out):
+        return self.transform(site, self._inputs.pop(site), out)
+
+    def config_dict(self) -> dict:
+        return dataclasses.asdict(self.config)
+
+
+def build_config(cls: type, config: dict | str | None):
+    """A method config from a dict or JSON text; unknown keys are an error, not silently ignored."""
+    if isinstance(config, str):
+        config = json.loads(config)
+    config = dict(config or {})
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(config) - known)
+    if unknown:
+        raise ValueError(f"unknown option(s) {unknown} for {cls.__name__}; known: {sorted(known)}")
+    return cls(**config)
+
+
+def task_index(tasks: list[str], names) -> Tensor:
+    """Task names -> ids in the checkpoint's sorted task list."""
+    lookup = {t: i for i, t in enumerate(tasks)}
+    missing = [n for n in names if n not in lookup]
+    if missing:
+        raise ValueError(f"unknown task(s) {sorted(set(missing))}; this model knows {tasks}")
+    return torch.tensor([lookup[n] for n in names], dtype=torch.long)

@@ -1,0 +1,19 @@
+"""Full fine-tuning: no adapters, every backbone weight trains."""
+from dataclasses import dataclass
+
+from . import register
+from .base import Method
+
+
+@dataclass
+class FullFinetuneConfig:
+    pass
+
+
+@register
+class FullFinetune(Method):
+    name, Config = "full_finetune", FullFinetuneConfig
+    paper_backbone = "t5-base"
+
+    def trains_backbone_param(self, name, module):
+        return True

@@ -1,0 +1,66 @@
+"""Hyperdecoder: manual encoder adapters; the pooled encoder output of each input, through an MLP,
+conditions one shared generator that writes that input's decoder adapters (parallel to the FFN)."""
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from . import register
+from .base import Method, Site
+from .layers import Adapter, AdapterHeads, masked_mean
+
+
+@dataclass
+class HyperdecoderConfig:
+    encoder_adapter_dim: int = 64
+    decoder_adapter_dim: int = 64
+    generator_hidden: int = 128
+    layer_embedding_dim: int = 10
+    norm_input: bool = False     # x = h (main configs); True: x = LN(h) (pre-LN backbones)
+
+
+class AdapterGenerator(nn.Module):
+    """[v; e_layer] -> Linear -> ReLU -> heads, for all decoder layers in one batched call."""
+
+    def __init__(self, d: int, n_layers: int, e: int, hidden: int, a: int):
+        super().__init__()
+        self.layer_embedding = nn.Embedding(n_layers, e)
+        self.hidden = nn.Sequential(nn.Linear(d + e, hidden), nn.ReLU())
+        self.heads = AdapterHeads(hidden, d, a, init="hyperfan")
+
+    def forward(self, v):
+        """v: (B, d) -> AdapterWeights with leading dim B * L, row b * L + layer."""
+        B, L = v.shape[0], self.layer_embedding.num_embeddings
+        x = torch.cat([v[:, None].expand(B, L, -1), self.layer_embedding.weight[None].expand(B, L, -1)], dim=-1)
+        return self.heads(self.hidden(x).reshape(B * L, -1))
+
+
+@register
+class Hyperdecoder(Method):
+    name, Config = "hyperdecoder", HyperdecoderConfig
+    paper_backbone = "t5-v1_1-large"
+    conditioning = "MLP(masked mean of the encoder output)"
+
+    def __init__(self, config, backbone, tasks):
+        super().__init__(config, backbone, tasks)
+        self.norm_input = config.norm_input
+        d, L = self.d, self.n_layers["decoder"]
+        self.encoder_adapters = nn.ModuleList(Adapter(d, config.encoder_adapter_dim) for _ in range(self.n_layers["encoder"]))
+        self.mlp = nn.Sequential(nn.Linear(d, d), nn.ReLU(), nn.Linear(d, d))
+        self.generator = AdapterGenerator(d, L, config.layer_embedding_dim, config.generator_hidden, config.decoder_adapter_dim)
+
+    def sites(self):
+        return [Site(s, i, "ffn_parallel") for s in ("encoder", "decoder") for i in range(self.n_layers[s])]
+
+    def prepare(self, state, stage, encoder_hidden=None):
+        if stage != "decoder":
+            return
+        state.embedding = self.mlp(masked_mean(encoder_hidden, state.attention_mask))
+        weights, L = self.generator(state.embedding), self.n_layers["decoder"]
+        for layer in range(L):
+            state.generated[Site("decoder", layer, "ffn_parallel")] = weights.every(L, layer)
+
+    def transform(self, site, x, out):
+        if site.stack == "encoder":
+            return out + self.encoder_adapters[site.layer](x)
+        return out + self.generated(site)(x, "relu")

@@ -1,0 +1,134 @@
+"""Adapter and LoRA math shared by every method: manual modules, and batched generated weights."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+ACTIVATIONS = {"relu": F.relu, "gelu_new": lambda x: F.gelu(x, approximate="tanh"), "gelu": F.gelu}
+
+
+def match_batch(t: Tensor, n: int) -> Tensor:
+    """Generated weights are per input; beam search runs n = beams * inputs rows."""
+    if t.shape[0] == n:
+        return t
+    if n % t.shape[0]:
+        raise RuntimeError(f"generated weights for {t.shape[0]} inputs cannot serve a batch of {n}")
+    return t.repeat_interleave(n // t.shape[0], dim=0)
+
+
+class Adapter(nn.Module):
+    """A(x) = up(act(down(x))), started near zero so training begins from the pretrained model."""
+
+    def __init__(self, d: int, a: int, activation: str = "relu", gain: float = 1e-4):
+        super().__init__()
+        self.down, self.up, self.activation = nn.Linear(d, a), nn.Linear(a, d), activation
+        for lin in (self.down, self.up):
+            nn.init.xavier_uniform_(lin.weight, gain=gain)
+            nn.init.zeros_(lin.bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.up(ACTIVATIONS[self.activation](self.down(x)))
+
+
+class LoRA(nn.Module):
+    """delta(x) = scale * B A x with B = 0 at the start."""
+
+    def __init__(self, d_in: int, d_out: int, rank: int, alpha: float):
+        super().__init__()
+        self.A, self.B, self.scale = nn.Linear(d_in, rank, bias=False), nn.Linear(rank, d_out, bias=False), alpha / rank
+        nn.init.kaiming_uniform_(self.A.weight, a=math.sqrt(5))
+        nn.init.zeros_(self.B.weight)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.scale * self.B(self.A(x))
+
+
+@dataclass
+class AdapterWeights:
+    """Per-instance adapter weights; leading dim N is the batch (or tasks, before `select`)."""
+    down: Tensor                     # (N, d, a)
+    down_bias: Tensor                # (N, a)
+    up: Tensor                       # (N, a, d)
+    up_bias: Tensor                  # (N, d)
+    ln_weight: Tensor | None = None  # (N, d) generated post-adapter LayerNorm (Hyperformer)
+    ln_bias: Tensor | None = None
+
+    def __call__(self, x: Tensor, activation: str) -> Tensor:
+        """x: (B, T, d) -> (B, T, d) with one bmm per projection, no loop over the batch."""
+        n = x.shape[0]
+        h = torch.baddbmm(match_batch(self.down_bias, n).unsqueeze(1), x, match_batch(self.down, n))
+        y = torch.baddbmm(match_batch(self.up_bias, n).unsqueeze(1), ACTIVATIONS[activation](h), match_batch(self.up, n))
+        if self.ln_weight is not None:
+            y = F.layer_norm(y, y.shape[-1:]) * match_batch(self.ln_weight, n).unsqueeze(1) \
+                + match_batch(self.ln_bias, n).unsqueeze(1)
+        return y
+
+    def tensors(self) -> dict[str, Tensor]:
+        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
+
+    def select(self, index: Tensor) -> "AdapterWeights":
+        return type(self)(**{k: v.index_select(0, index) for k, v in self.tensors().items()})
+
+    def every(self, step: int, offset: int) -> "AdapterWeights":
+        """Rows offset, offset+step, ...: one layer's weights from a (B*L)-row block, as a view."""
+        return type(self)(**{k: v[offset::step] for k, v in self.tensors().items()})
+
+
+@dataclass
+class LoraWeights:
+    A: Tensor       # (N, r, d_in)
+    B: Tensor       # (N, d_out, r)
+    scale: float = 1.0
+
+    def __call__(self, x: Tensor) -> Tensor:
+        n = x.shape[0]
+        return self.scale * torch.bmm(torch.bmm(x, match_batch(self.A, n).transpose(1, 2)),
+                                      match_batch(self.B, n).transpose(1, 2))
+
+    def tensors(self) -> dict[str, Tensor]:
+        return {"lora_A": self.A, "lora_B": self.B}
+
+    def select(self, index: Tensor) -> "LoraWeights":
+        return LoraWeights(self.A.index_select(0, index), self.B.index_select(0, index), self.scale)
+
+
+class AdapterHeads(nn.Module):
+    """Linear heads from a conditioning vector c to a full bottleneck adapter (and optionally its LayerNorm).
+
+    init="hyperfan": Hyperdecoder/PHA, U(+-1e-3*sqrt(3/(c*m))) weights, zero head biases.
+    init="normal":   Hyperformer, N(0, 0.01^2) weights, zero biases (so generated gamma ~ 0).
+    """
+
+    def __init__(self, c: int, d: int, a: int, layer_norm: bool = False, init: str = "hyperfan"):
+        super().__init__()
+        self.d, self.a = d, a
+        self.weight_down, self.bias_down = nn.Linear(c, d * a), nn.Linear(c, a)
+        self.weight_up, self.bias_up = nn.Linear(c, a * d), nn.Linear(c, d)
+        self.ln_weight = nn.Linear(c, d) if layer_norm else None
+        self.ln_bias = nn.Linear(c, d) if layer_norm else None
+        for name, head in self.named_children():
+            if init == "normal":
+                nn.init.normal_(head.weight, std=0.01)
+            else:
+                fan = {"weight_down": d, "weight_up": a}.get(name, 1)
+                bound = 1e-3 * math.sqrt(3 / (c * fan))
+                nn.init.uniform_(head.weight, -bound, bound)
+            nn.init.zeros_(head.bias)
+
+    def forward(self, c: Tensor) -> AdapterWeights:
+        n, d, a = c.shape[0], self.d, self.a
+        return AdapterWeights(
+            down=self.weight_down(c).view(n, d, a), down_bias=self.bias_down(c),
+            up=self.weight_up(c).view(n, a, d), up_bias=self.bias_up(c),
+            ln_weight=self.ln_weight(c) if self.ln_weight is not None else None,
+            ln_bias=self.ln_bias(c) if self.ln_bias is not None else None)
+
+
+def masked_mean(hidden: Tensor, mask: Tensor) -> Tensor:
+    """(B, T, d), (B, T) -> (B, d): the mean over real tokens only."""
+    m = mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * m).sum(1) / m.sum(1).clamp(min=1.0)

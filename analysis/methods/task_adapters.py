@@ -1,0 +1,55 @@
+"""Per-task serial adapters after self-attention and after the FFN, with trainable layer norms
+(Hyperformer's Adapter† baseline). A mixed-task batch gathers each row's task weights and runs one bmm."""
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from . import register
+from .base import STACKS, Method, Site
+from .layers import AdapterWeights
+
+
+@dataclass
+class TaskAdaptersConfig:
+    reduction_factor: int = 32
+    activation: str = "gelu_new"
+    train_layer_norms: bool = True
+
+
+class PerTaskAdapter(nn.Module):
+    def __init__(self, n_tasks: int, d: int, a: int, gain: float = 1e-4):
+        super().__init__()
+        bound = gain * math.sqrt(6 / (d + a))  # Xavier-uniform, tiny gain: starts near the pretrained model
+        self.down = nn.Parameter(torch.empty(n_tasks, d, a).uniform_(-bound, bound))
+        self.down_bias = nn.Parameter(torch.zeros(n_tasks, a))
+        self.up = nn.Parameter(torch.empty(n_tasks, a, d).uniform_(-bound, bound))
+        self.up_bias = nn.Parameter(torch.zeros(n_tasks, d))
+
+    def forward(self, task_ids):
+        return AdapterWeights(self.down, self.down_bias, self.up, self.up_bias).select(task_ids)
+
+
+@register
+class TaskAdapters(Method):
+    name, Config = "task_adapters", TaskAdaptersConfig
+    paper_backbone = "t5-base"
+
+    def __init__(self, config, backbone, tasks):
+        super().__init__(config, backbone, tasks)
+        self.train_layer_norms = config.train_layer_norms
+        a = self.d // config.reduction_factor
+        self.adapters = nn.ModuleDict({site.name.replace(".", "_"): PerTaskAdapter(len(tasks), self.d, a)
+                                       for site in self.sites()})
+
+    def sites(self):
+        return [Site(s, i, k) for s in STACKS for i in range(self.n_layers[s]) for k in ("attn_serial", "ffn_serial")]
+
+    def prepare(self, state, stage, encoder_hidden=None):
+        if stage == "encoder":
+            for site in self.sites():
+                state.generated[site] = self.adapters[site.name.replace(".", "_")](state.task_ids)
+
+    def transform(self, site, x, out):
+        return out + self.generated(site)(out, self.config.activation)

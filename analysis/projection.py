@@ -1,0 +1,242 @@
+"""2-D/3-D maps of embedding matrices (UMAP, PCA, t-SNE), seeded, content-keyed and cached on disk.
+
+umap/sklearn are imported inside functions so that importing this module stays cheap.
+Every UMAP fit/transform holds UMAP_LOCK: umap/numba is not thread-safe (EXPLORER.md §4-5).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import sys
+import threading
+import time
+import warnings
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field, fields
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+from analysis.export import atomic_path
+from analysis.neighbors import unit_rows
+
+# numba's default `workqueue` layer aborts the process on concurrent parallel calls
+# (lmcinnes/umap#665); `omp` ships in numba's Linux wheels and was checked to load here.
+if sys.platform.startswith("linux"):
+    os.environ.setdefault("NUMBA_THREADING_LAYER", "omp")
+
+UMAP_LOCK = threading.RLock()
+METHODS = ("umap", "pca", "tsne")
+
+
+@dataclass(frozen=True)
+class ProjectionSettings:
+    method: str = "umap"  # "umap" | "pca" | "tsne"
+    n_components: int = 2  # 2-D or 3-D map
+    pca_dims: int | None = None  # PCA pre-reduction (e.g. 50) before UMAP/t-SNE; None keeps all dims
+    seed: int | None = 0  # None: unseeded UMAP, parallel but not reproducible
+    metric: str = "cosine"  # input-space metric for UMAP and t-SNE
+    n_neighbors: int = 15  # UMAP
+    min_dist: float = 0.1  # UMAP
+    perplexity: float = 30.0  # t-SNE
+
+    def __post_init__(self):
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ProjectionSettings":
+        known = {f.name for f in fields(cls)}
+        if unknown := sorted(set(d) - known):
+            warnings.warn(f"ignoring unknown projection settings: {unknown}")
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+    def key(self, X: np.ndarray) -> str:
+        """sha256 of the array (shape, dtype, bytes) and the sorted-JSON settings."""
+        X = np.ascontiguousarray(X)
+        h = hashlib.sha256(json.dumps({"shape": X.shape, "dtype": X.dtype.str}).encode())
+        h.update(memoryview(X).cast("B"))
+        h.update(json.dumps(self.to_dict(), sort_keys=True).encode())
+        return h.hexdigest()
+
+
+@dataclass
+class _Fitted:
+    """In-process models behind a projection (never persisted: no pickle)."""
+
+    pre_pca: object | None
+    reducer: object
+
+
+@dataclass
+class Projection:
+    coords: np.ndarray  # float32 (n, n_components)
+    settings: ProjectionSettings
+    key: str
+    seconds: float  # fit time (of the original fit, for cache hits)
+    from_cache: bool = False
+    model: _Fitted | None = field(default=None, repr=False)
+
+    def transform(self, X_new: np.ndarray) -> np.ndarray:
+        """Place new rows with the fitted reducer (UMAP or PCA fitted in this process only)."""
+        if self.model is None or not hasattr(self.model.reducer, "transform"):
+            raise RuntimeError("no fitted reducer with transform (cache hit or t-SNE): use neighbors.KnnPlacer")
+        X_new = _prepare(np.atleast_2d(X_new), self.settings, self.model.pre_pca)
+        with UMAP_LOCK:
+            return self.model.reducer.transform(X_new).astype(np.float32)
+
+
+def _prepare(X: np.ndarray, s: ProjectionSettings, pre_pca) -> np.ndarray:
+    X = np.asarray(X, dtype=np.float32)
+    if pre_pca is None:
+        return X
+    # Unit rows first, so that the reduced space keeps the angles a cosine metric looks at.
+    return pre_pca.transform(unit_rows(X) if s.metric == "cosine" else X).astype(np.float32)
+
+
+def _make_reducer(s: ProjectionSettings, n: int):
+    if s.method == "pca":
+        from sklearn.decomposition import PCA
+
+        return PCA(n_components=s.n_components, random_state=s.seed)
+    if s.method == "tsne":
+        from sklearn.manifold import TSNE
+
+        perplexity = min(s.perplexity, (n - 1) / 3)  # sklearn requires perplexity < n
+        return TSNE(s.n_components, perplexity=perplexity, metric=s.metric, init="pca", random_state=s.seed)
+    import umap
+
+    return umap.UMAP(
+        n_components=s.n_components,
+        n_neighbors=min(s.n_neighbors, n - 1),
+        min_dist=s.min_dist,
+        metric=s.metric,
+        random_state=s.seed,
+        n_jobs=-1 if s.seed is None else 1,  # seeding forces one thread; say so to avoid umap's warning
+    )
+
+
+def _fit(X: np.ndarray, s: ProjectionSettings) -> tuple[np.ndarray, _Fitted]:
+    X = np.asarray(X, dtype=np.float32)
+    pre_pca = None
+    if s.pca_dims and s.method != "pca" and X.shape[1] > s.pca_dims:
+        from sklearn.decomposition import PCA
+
+        pre_pca = PCA(n_components=min(s.pca_dims, len(X)), random_state=s.seed)
+        pre_pca.fit(unit_rows(X) if s.metric == "cosine" else X)
+    X = _prepare(X, s, pre_pca)
+    reducer = _make_reducer(s, len(X))
+    with UMAP_LOCK if s.method == "umap" else nullcontext():
+        coords = reducer.fit_transform(X)
+    return np.asarray(coords, dtype=np.float32), _Fitted(pre_pca, reducer)
+
+
+def _versions(method: str) -> dict:
+    names = ["numpy", "scikit-learn"] + (["umap-learn", "numba", "pynndescent"] if method == "umap" else [])
+    out = {"python": platform.python_version()}
+    for name in names:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def _load_cached(cache_dir: Path, key: str, settings: ProjectionSettings) -> Projection | None:
+    coords_path, meta_path = cache_dir / f"{key}.npy", cache_dir / f"{key}.json"
+    if not (coords_path.exists() and meta_path.exists()):
+        return None
+    try:
+        meta = json.loads(meta_path.read_text())
+        coords = np.load(coords_path, allow_pickle=False)
+    except (OSError, ValueError):
+        return None  # unreadable entry: refit and overwrite it
+    return Projection(coords, settings, key, float(meta["seconds"]), from_cache=True)
+
+
+def _save(cache_dir: Path, p: Projection, X: np.ndarray) -> None:
+    with atomic_path(cache_dir / f"{p.key}.npy") as tmp, open(tmp, "wb") as f:
+        np.save(f, p.coords, allow_pickle=False)
+    meta = {
+        "key": p.key,
+        "settings": p.settings.to_dict(),
+        "n": int(X.shape[0]),
+        "input": {"shape": list(X.shape), "dtype": X.dtype.str},
+        "seconds": round(p.seconds, 3),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "versions": _versions(p.settings.method),
+    }
+    with atomic_path(cache_dir / f"{p.key}.json") as tmp:
+        tmp.write_text(json.dumps(meta, indent=2, sort_keys=True))
+
+
+def project(X: np.ndarray, settings: ProjectionSettings | None = None, cache_dir: str | Path | None = None) -> Projection:
+    """Project X with `settings`; with `cache_dir`, reuse `<key>.npy` + `<key>.json` when present."""
+    X = np.asarray(X)
+    settings = settings or ProjectionSettings()
+    key = settings.key(X)
+    if cache_dir is not None and (hit := _load_cached(Path(cache_dir), key, settings)):
+        return hit
+    start = time.perf_counter()
+    coords, model = _fit(X, settings)
+    result = Projection(coords, settings, key, time.perf_counter() - start, model=model)
+    if cache_dir is not None:
+        _save(Path(cache_dir), result, X)
+    return result
+
+
+# --- UMAP warm-up: numba compiles on first use (~15-35 s per process), so do it once, early. ---
+
+_warm_done = threading.Event()
+_warm_guard = threading.Lock()
+_warm_thread: threading.Thread | None = None
+
+
+def _compile_umap_kernels(seed: int | None, metric: str) -> None:
+    import umap
+
+    X = np.random.default_rng(0).normal(size=(300, 16)).astype(np.float32)
+    with UMAP_LOCK:
+        reducer = umap.UMAP(
+            metric=metric,
+            random_state=seed,
+            n_jobs=-1 if seed is None else 1,
+            force_approximation_algorithm=True,  # compile the NNDescent path used at >= 4096 points
+            n_epochs=10,
+        )
+        reducer.fit(X)
+        reducer.transform(X[:1])
+    _warm_done.set()
+
+
+def warmup_umap(background: bool = True, seed: int | None = 0, metric: str = "cosine") -> threading.Thread | None:
+    """Compile UMAP's numba kernels with the production seeding mode and metric.
+
+    Returns the running thread when `background`, else None once finished (also None if already warm).
+    """
+    global _warm_thread
+    with _warm_guard:
+        if _warm_done.is_set():
+            return None
+        if _warm_thread is None or not _warm_thread.is_alive():
+            _warm_thread = threading.Thread(
+                target=_compile_umap_kernels, args=(seed, metric), name="umap-warmup", daemon=True
+            )
+            _warm_thread.start()
+        thread = _warm_thread
+    if background:
+        return thread
+    thread.join()
+    return None
+
+
+def umap_ready() -> bool:
+    """True once warm-up has finished."""
+    return _warm_done.is_set()

@@ -1,0 +1,245 @@
+"""Cluster-quality report in the original embedding space (cosine), every score beside a shuffled-label baseline.
+
+See EXPLORER.md §6. kNN runs in chunks (NeighborIndex), pairwise metrics on a seeded sample, so memory
+stays bounded at 100k points.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from analysis.neighbors import NeighborIndex, unit_rows
+
+DIGITS = 4
+
+
+@dataclass
+class Facet:
+    """One facet's valid rows and integer-coded values (rows with None/NaN/"" are left out)."""
+
+    rows: np.ndarray  # indices into X
+    codes: np.ndarray  # class id per valid row
+    classes: list[str]
+
+    @classmethod
+    def encode(cls, values) -> "Facet":
+        values = np.asarray(values, dtype=object)
+        missing = pd.isna(values) | np.array([v == "" for v in values], dtype=bool)
+        rows = np.flatnonzero(~missing)
+        codes, classes = pd.factorize(pd.Series(values[rows]).astype(str), sort=True)
+        return cls(rows, codes.astype(np.int64), list(classes))
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.classes)
+
+    def codes_per_row(self, n: int) -> np.ndarray:
+        """Class id for each of the n rows of X, -1 where the value is missing."""
+        out = np.full(n, -1, dtype=np.int64)
+        out[self.rows] = self.codes
+        return out
+
+
+def _round(x: float | None) -> float | None:
+    return None if x is None else round(float(x), DIGITS)
+
+
+def _shuffled(codes: np.ndarray, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).permutation(codes)
+
+
+def _loo_neighbors(X: np.ndarray, k: int) -> np.ndarray | None:
+    """Leave-one-out k nearest neighbours (cosine) of every row among the other rows; None below 2 rows."""
+    if len(X) < 2:
+        return None
+    return NeighborIndex(X).query(X, min(k, len(X) - 1), exclude=np.arange(len(X)))[0]
+
+
+def _knn_vote_accuracy(neighbors: np.ndarray, codes: np.ndarray) -> float:
+    """Share of rows whose neighbours' majority class is their own; ties go to the nearer neighbour."""
+    votes = codes[neighbors]  # (n, k), nearest first
+    counts = (votes[:, :, None] == votes[:, None, :]).sum(2)  # how often each neighbour's class occurs
+    winner = votes[np.arange(len(votes)), counts.argmax(1)]  # argmax keeps the first, i.e. nearest
+    return float((winner == codes).mean())
+
+
+def _knn_pair(neighbors: np.ndarray | None, codes: np.ndarray, seed: int) -> tuple[float | None, float | None]:
+    if neighbors is None:
+        return None, None
+    return _knn_vote_accuracy(neighbors, codes), _knn_vote_accuracy(neighbors, _shuffled(codes, seed))
+
+
+def _silhouettes(X_unit: np.ndarray, facet: Facet, sample: np.ndarray, seed: int) -> tuple[float | None, float | None]:
+    from sklearn.metrics import silhouette_score
+
+    in_sample = np.isin(facet.rows, sample)
+    rows, codes = facet.rows[in_sample], facet.codes[in_sample]
+    if not 2 <= len(np.unique(codes)) <= len(rows) - 1:
+        return None, None
+    score = lambda labels: silhouette_score(X_unit[rows], labels, metric="cosine")  # noqa: E731
+    return score(codes), score(_shuffled(codes, seed))
+
+
+def _kmeans(X_unit: np.ndarray, n_clusters: int, seed: int) -> np.ndarray:
+    from sklearn.cluster import KMeans
+
+    return KMeans(n_clusters=n_clusters, random_state=seed, n_init="auto").fit_predict(X_unit)
+
+
+def _majority(codes: np.ndarray, classes: list[str]) -> tuple[str | None, float | None]:
+    if len(codes) == 0:
+        return None, None
+    counts = np.bincount(codes, minlength=len(classes))
+    return classes[counts.argmax()], counts.max() / len(codes)
+
+
+def _cluster_table(assignments: np.ndarray, task: Facet | None, label: Facet | None) -> list[dict]:
+    """One row per cluster (-1 = HDBSCAN's unclustered points), largest first."""
+    described = [(name, f, f.codes_per_row(len(assignments))) for name, f in (("task", task), ("label", label)) if f]
+    table = []
+    for cluster_id in np.unique(assignments):
+        in_cluster = assignments == cluster_id
+        row = {"id": int(cluster_id), "size": int(in_cluster.sum())}
+        for name, facet, codes in described:
+            majority, purity = _majority(codes[in_cluster & (codes >= 0)], facet.classes)
+            row[name], row[f"{name}_purity"] = majority, _round(purity)
+        table.append(row)
+    return sorted(table, key=lambda r: (r["id"] == -1, -r["size"], r["id"]))
+
+
+def _agreement_pairs(codes: np.ndarray, clusters: np.ndarray, seed: int) -> dict[str, tuple[float, float]]:
+    """ARI and NMI of a clustering against the labels and against the shuffled labels."""
+    from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+
+    shuffled = _shuffled(codes, seed)
+    return {name: (score(codes, clusters), score(shuffled, clusters))
+            for name, score in (("ari", adjusted_rand_score), ("nmi", normalized_mutual_info_score))}
+
+
+def _within_task_pairs(X_unit: np.ndarray, task: Facet, label: Facet, k: int, seed: int) -> dict[str, tuple]:
+    """Label kNN accuracy with neighbours searched only among the same task's points."""
+    task_of_label_row = task.codes_per_row(len(X_unit))[label.rows]
+    pairs = {}
+    for t, task_name in enumerate(task.classes):
+        in_task = task_of_label_row == t
+        codes = label.codes[in_task]
+        if len(np.unique(codes)) >= 2:
+            pairs[task_name] = _knn_pair(_loo_neighbors(X_unit[label.rows[in_task]], k), codes, seed)
+    return pairs
+
+
+def _map_trustworthiness(X_unit: np.ndarray, coords_2d: np.ndarray, sample_rows: np.ndarray, k: int) -> float | None:
+    from sklearn.manifold import trustworthiness
+
+    if len(sample_rows) <= 2 * k + 1:  # sklearn needs n_neighbors < n / 2
+        return None
+    coords = np.asarray(coords_2d, dtype=np.float32)[sample_rows]
+    return trustworthiness(X_unit[sample_rows], coords, n_neighbors=k, metric="cosine")
+
+
+def cluster_report(
+    X: np.ndarray,
+    facets: dict[str, object],
+    task_facet: str = "task",
+    label_facet: str = "label",
+    coords_2d: np.ndarray | None = None,
+    k: int = 10,
+    seed: int = 0,
+    sample: int = 5000,
+    clustering: str = "kmeans",  # "kmeans" or "hdbscan"
+    n_clusters: int | None = None,  # k-means k for `clusters`; default: number of tasks
+    min_cluster_size: int = 10,  # HDBSCAN
+) -> dict:
+    X_unit = unit_rows(X)
+    n = len(X_unit)
+    if bad := {name: len(v) for name, v in facets.items() if len(v) != n}:
+        raise ValueError(f"facets need {n} values each, got {bad}")
+    encoded = {name: Facet.encode(values) for name, values in facets.items()}
+    sample_rows = np.sort(np.random.default_rng(seed).choice(n, min(n, sample), replace=False))
+    metrics = ("knn_accuracy", "within_task_label_knn", "silhouette", "ari", "nmi")
+    report, baseline = {m: {} for m in metrics}, {m: {} for m in metrics}
+
+    def record(metric: str, key: str, pair: tuple) -> None:
+        report[metric][key], baseline[metric][key] = (_round(v) for v in pair)
+
+    kmeans_runs: dict[tuple[int, bytes], np.ndarray] = {}
+
+    def kmeans(rows: np.ndarray, n_clusters: int) -> np.ndarray:  # facets with equal rows and class count share a run
+        key = (n_clusters, rows.tobytes())
+        if key not in kmeans_runs:
+            kmeans_runs[key] = _kmeans(X_unit[rows], n_clusters, seed)
+        return kmeans_runs[key]
+
+    all_neighbors = _loo_neighbors(X_unit, k)  # reused by every facet without missing values
+    for name, facet in encoded.items():
+        neighbors = all_neighbors if len(facet.rows) == n else _loo_neighbors(X_unit[facet.rows], k)
+        record("knn_accuracy", name, _knn_pair(neighbors, facet.codes, seed))
+        record("silhouette", name, _silhouettes(X_unit, facet, sample_rows, seed))
+        clusterable = 2 <= facet.n_classes < len(facet.rows)
+        for metric, pair in (_agreement_pairs(facet.codes, kmeans(facet.rows, facet.n_classes), seed) if clusterable
+                             else {"ari": (None, None), "nmi": (None, None)}).items():
+            record(metric, name, pair)
+
+    task, label = encoded.get(task_facet), encoded.get(label_facet)
+    if task is not None and label is not None:
+        for task_name, pair in _within_task_pairs(X_unit, task, label, k, seed).items():
+            record("within_task_label_knn", task_name, pair)
+    for target in (report, baseline):
+        values = list(target["within_task_label_knn"].values())
+        target["within_task_label_knn_mean"] = _round(np.mean(values)) if values else None
+
+    if clustering == "hdbscan":
+        from sklearn.cluster import HDBSCAN
+
+        # Euclidean on unit rows ranks neighbours as cosine does, and keeps HDBSCAN on its tree path.
+        assignments = HDBSCAN(min_cluster_size=min_cluster_size, copy=True).fit_predict(X_unit)
+    else:
+        assignments = kmeans(np.arange(n), n_clusters or (task.n_classes if task else 2))
+    trust = None if coords_2d is None else _map_trustworthiness(X_unit, coords_2d, sample_rows, k)
+    return {
+        "n": n,
+        "k": k,
+        **{m: report[m] for m in ("knn_accuracy", "within_task_label_knn", "within_task_label_knn_mean")},
+        "baseline": baseline,
+        **{m: report[m] for m in ("silhouette", "ari", "nmi")},
+        "trustworthiness": _round(trust),
+        "clusters": _cluster_table(assignments, task, label),
+    }
+
+
+def _cell(value: float | None, base: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.3f}" if base is None else f"{value:.3f} ({base:.3f})"
+
+
+def format_report(report: dict) -> str:
+    """Fixed-width text: facet x metric table (shuffled-label baselines in parentheses), within-task rows, clusters."""
+    base = report["baseline"]
+    metrics = [("knn_accuracy", f"kNN@{report['k']} acc"), ("silhouette", "silhouette"), ("ari", "ARI"), ("nmi", "NMI")]
+    names = list(report["knn_accuracy"])
+    width = max([len(name) for name in names + list(report["within_task_label_knn"])] + [14]) + 2
+    lines = [f"n={report['n']}  k={report['k']}  (shuffled-label baseline in parentheses)", ""]
+    lines.append("facet".ljust(width) + "".join(title.ljust(18) for _, title in metrics))
+    for name in names:
+        cells = [_cell(report[m].get(name), base[m].get(name)) for m, _ in metrics]
+        lines.append(name.ljust(width) + "".join(c.ljust(18) for c in cells))
+    if report["within_task_label_knn"]:
+        lines += ["", "label kNN accuracy within task"]
+        for task, value in report["within_task_label_knn"].items():
+            lines.append(f"  {task}".ljust(width) + _cell(value, base["within_task_label_knn"][task]))
+        lines.append("  mean".ljust(width) + _cell(report["within_task_label_knn_mean"], base["within_task_label_knn_mean"]))
+    if report["trustworthiness"] is not None:
+        lines += ["", f"trustworthiness@{report['k']} of the 2-D map: {report['trustworthiness']:.3f}"]
+    if report["clusters"]:
+        lines += ["", "clusters (original space)", "  id".ljust(6) + "size".rjust(7) + "  " + "majority task".ljust(width)
+                  + "purity".rjust(7) + "  " + "majority label".ljust(width) + "purity".rjust(7)]
+        for c in report["clusters"]:
+            purity = lambda key: "-" if c.get(key) is None else f"{c[key]:.2f}"  # noqa: E731
+            lines.append(f"  {c['id']}".ljust(6) + f"{c['size']:7d}  " + str(c.get("task") or "-").ljust(width)
+                         + purity("task_purity").rjust(7) + "  " + str(c.get("label") or "-").ljust(width)
+                         + purity("label_purity").rjust(7))
+    return "\n".join(lines)

@@ -1,0 +1,73 @@
+import numpy as np
+import pytest
+
+from analysis.neighbors import KnnPlacer, NeighborIndex, compare_params, compare_vectors, natural_key, shared_neighbors
+
+
+@pytest.fixture
+def two_clusters():
+    """Two tight clusters in 16-d, mapped to x=0 and x=10 on a 2-D map."""
+    rng = np.random.default_rng(0)
+    centre_a, centre_b = np.eye(16)[0] * 5, np.eye(16)[1] * 5
+    X = np.vstack([centre_a + rng.normal(0, 0.1, (50, 16)), centre_b + rng.normal(0, 0.1, (50, 16))])
+    coords = np.vstack([rng.normal((0, 0), 0.1, (50, 2)), rng.normal((10, 0), 0.1, (50, 2))])
+    return X.astype(np.float32), coords.astype(np.float32), centre_a, centre_b
+
+
+def test_query_matches_brute_force_and_excludes_self():
+    X = np.random.default_rng(1).normal(size=(200, 24)).astype(np.float32)
+    index = NeighborIndex(X)
+    ids, dist = index.query(X, 5, exclude=np.arange(200))
+    Xn = X / np.linalg.norm(X, axis=1, keepdims=True)
+    full = 1 - Xn @ Xn.T
+    np.fill_diagonal(full, np.inf)
+    np.testing.assert_array_equal(ids, np.argsort(full, axis=1)[:, :5])
+    np.testing.assert_allclose(dist, np.sort(full, axis=1)[:, :5], atol=1e-5)
+    one_ids, one_dist = index.query(X[3], 4)
+    assert one_ids.shape == (4,) and one_ids[0] == 3 and one_dist[0] == pytest.approx(0, abs=1e-6)
+
+
+def test_reference_point_lands_on_its_own_position(two_clusters):
+    X, coords, *_ = two_clusters
+    placed = KnnPlacer(X, coords, k=10).place(X[7])
+    np.testing.assert_array_equal(placed.coords, coords[7])
+    assert placed.neighbor_ids[0] == 7 and placed.spread == 0.0 and np.isfinite(placed.coords).all()
+
+
+def test_point_between_clusters_lands_between_them(two_clusters):
+    X, coords, centre_a, centre_b = two_clusters
+    placer = KnnPlacer(X, coords, k=20)
+    placed = placer.place((centre_a + centre_b) / 2)
+    assert 2 < placed.coords[0] < 8 and placed.spread > 2  # uncertain: neighbours on both sides
+    near_a = placer.place(np.stack([centre_a, centre_b]))
+    assert near_a.coords.shape == (2, 2) and near_a.coords[0, 0] < 1 and near_a.coords[1, 0] > 9
+
+
+def test_compare_vectors():
+    result = compare_vectors(np.array([1.0, 0.0]), np.array([0.0, 2.0]))
+    assert result["cosine"] == pytest.approx(0.0) and result["l2"] == pytest.approx(np.sqrt(5))
+
+
+def test_compare_params_natural_order_and_values():
+    a = {"decoder.10.wo": np.array([3.0, 4.0]), "decoder.2.wo": np.array([[1.0, 0.0]]), "encoder.1": np.zeros(3)}
+    b = {"decoder.10.wo": np.array([3.0, 4.0]), "decoder.2.wo": np.array([[0.0, 3.0]]), "encoder.1": np.zeros(3)}
+    rows = compare_params(a, b)
+    assert [r["name"] for r in rows] == ["decoder.2.wo", "decoder.10.wo", "encoder.1"]
+    d2, d10, enc = rows
+    assert d2["cosine"] == pytest.approx(0.0) and d2["norm_a"] == 1.0 and d2["norm_b"] == 3.0
+    assert d2["relative_diff"] == pytest.approx(np.sqrt(10) / 2)
+    assert d10["cosine"] == pytest.approx(1.0) and d10["relative_diff"] == 0.0
+    assert enc["relative_diff"] == 0.0  # both zero: no division by zero
+    with pytest.raises(ValueError):
+        compare_params(a, {**b, "extra": np.ones(1)})
+    assert sorted(["layer.10", "layer.9", "layer.1"], key=natural_key) == ["layer.1", "layer.9", "layer.10"]
+
+
+def test_shared_neighbors(two_clusters):
+    X, *_ = two_clusters
+    index = NeighborIndex(X)
+    result = shared_neighbors(index, 0, 1, k=10)
+    assert 0 not in result["a"] and 1 not in result["b"] and len(result["a"]) == 10
+    assert result["shared"] == [n for n in result["a"] if n in result["b"]]
+    assert all(n < 50 for n in result["a"] + result["b"])  # same cluster
+    assert shared_neighbors(index, 0, 60, k=10)["shared"] == []
