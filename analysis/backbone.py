@@ -98,6 +98,7 @@ class Backbone:
     n_layers: dict[str, int]              # {"encoder": L_enc, "decoder": L_dec}
     new_params: tuple[str, ...] = ()       # freshly initialised by a warm start: trained in every method
     config_hash: str = ""
+    seed: int = 0                          # fixes the weights of randomly initialised backbones
     notes: list[str] = field(default_factory=list)
 
     def layers(self, stack: str) -> nn.ModuleList:
@@ -127,8 +128,9 @@ def minilm_tokenizer():
     return AutoTokenizer.from_pretrained(str(minilm_path()))
 
 
-def config_hash(config) -> str:
-    """A hash of the architecture-defining config, stable across save/load and library noise."""
+def config_hash(config, random_seed: int | None = None) -> str:
+    """A hash of the architecture-defining config, stable across save/load and library noise.
+    A randomly initialised backbone is defined by its seed too, so that goes in."""
     volatile = {"transformers_version", "_name_or_path", "name_or_path", "architectures", "dtype",
                 "torch_dtype", "_commit_hash", "use_cache", "_attn_implementation_autoset",
                 "output_attentions", "output_hidden_states", "return_dict", "id2label", "label2id"}
@@ -137,7 +139,7 @@ def config_hash(config) -> str:
         if isinstance(obj, dict):
             return {k: clean(v) for k, v in sorted(obj.items()) if k not in volatile}
         return obj
-    blob = json.dumps(clean(config.to_dict()), sort_keys=True, default=str)
+    blob = json.dumps([clean(config.to_dict()), random_seed], sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -232,8 +234,10 @@ def load_backbone(spec: str = DEFAULT_BACKBONE, *, meta: bool = False, seed: int
     _configure_special_tokens(model, tokenizer)
     cfg = model.config.encoder if isinstance(model, EncoderDecoderModel) else model.config
     d_model = getattr(cfg, "d_model", None) or cfg.hidden_size
-    bb = Backbone(model=model, tokenizer=tokenizer, name=spec, family=family, d_model=d_model,
-                  n_layers={}, new_params=new_params, config_hash=config_hash(model.config), notes=notes)
+    random_init = spec in TINY or spec in PRESETS
+    bb = Backbone(model=model, tokenizer=tokenizer, name=spec, family=family, d_model=d_model, n_layers={},
+                  new_params=new_params, config_hash=config_hash(model.config, seed if random_init else None),
+                  seed=seed, notes=notes)
     bb.n_layers = {s: len(bb.layers(s)) for s in ("encoder", "decoder")}
     return bb
 

@@ -41,6 +41,7 @@ def atomic_directory(path: Path, write) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    tmp.chmod(0o755)  # mkdtemp makes it private; a checkpoint is an ordinary shared directory
     try:
         write(tmp)
         if path.exists():
@@ -55,14 +56,14 @@ def atomic_directory(path: Path, write) -> None:
         raise
 
 
-def checkpoint_config(model: HyperLensModel, task_specs: list | None = None, **sections) -> dict:
+def checkpoint_config(model: HyperLensModel, **sections) -> dict:
     bb = model.bb
     return {
         "format": FORMAT, "format_version": FORMAT_VERSION,
         "method": model.method.name, "method_config": model.method.config_dict(),
-        "backbone": {"name": bb.name, "family": bb.family.name, "config_hash": bb.config_hash,
+        "backbone": {"name": bb.name, "family": bb.family.name, "config_hash": bb.config_hash, "seed": bb.seed,
                      "d_model": bb.d_model, "n_layers": bb.n_layers},
-        "tasks": model.tasks, "task_specs": task_specs or [{"name": t} for t in model.tasks],
+        "tasks": model.tasks, "task_specs": model.task_specs,
         "versions": library_versions(), **sections,
     }
 
@@ -120,7 +121,7 @@ def load_checkpoint(path, backbone: Backbone | None = None, device: str | torch.
     config = read_config(path)
     tensors = read_weights(path)
     claimed = config["backbone"]
-    backbone = backbone or load_backbone(claimed["name"])
+    backbone = backbone or load_backbone(claimed["name"], seed=claimed.get("seed", 0))
     if backbone.config_hash != claimed["config_hash"]:
         raise CheckpointError(
             f"{path} was trained on backbone {claimed['name']!r} (config hash {claimed['config_hash']}), "
@@ -140,5 +141,5 @@ def load_checkpoint(path, backbone: Backbone | None = None, device: str | torch.
     with torch.no_grad():
         for k, t in tensors.items():
             params[k].copy_(t)
-    model.config = config
+    model.config, model.task_specs = config, config.get("task_specs", model.task_specs)
     return model.to(device).eval()

@@ -31,6 +31,8 @@ class HyperLensModel(nn.Module):
         self.tasks = list(method.tasks)
         if self.tasks != sorted(self.tasks):
             raise ValueError(f"task list must be sorted, got {self.tasks}")
+        self.task_specs: list[dict] = [{"name": t} for t in self.tasks]  # how to rebuild each task's data
+        self.config: dict = {}  # the checkpoint's config.json, once loaded
         method.attach(backbone)
         self._freeze()
 

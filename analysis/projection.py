@@ -109,7 +109,7 @@ def _make_reducer(s: ProjectionSettings, n: int):
     if s.method == "tsne":
         from sklearn.manifold import TSNE
 
-        perplexity = min(s.perplexity, (n - 1) / 3)  # sklearn requires perplexity < n
+        perplexity = min(s.perplexity, (n - 1) / 3)  # sklearn requires perplexity < n; stay well below it
         return TSNE(s.n_components, perplexity=perplexity, metric=s.metric, init="pca", random_state=s.seed)
     import umap
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from analysis.neighbors import NeighborIndex, unit_rows
+from analysis.neighbors import NeighborIndex, natural_key, unit_rows
 
 DIGITS = 4
 
@@ -27,10 +27,11 @@ class Facet:
     @classmethod
     def encode(cls, values) -> "Facet":
         values = np.asarray(values, dtype=object)
-        missing = pd.isna(values) | np.array([v == "" for v in values], dtype=bool)
+        missing = pd.isna(values) | np.array([isinstance(v, str) and not v for v in values], dtype=bool)
         rows = np.flatnonzero(~missing)
-        codes, classes = pd.factorize(pd.Series(values[rows]).astype(str), sort=True)
-        return cls(rows, codes.astype(np.int64), list(classes))
+        strings = pd.Series(values[rows]).astype(str)
+        classes = sorted(strings.unique(), key=natural_key)
+        return cls(rows, pd.Categorical(strings, categories=classes).codes.astype(np.int64), classes)
 
     @property
     def n_classes(self) -> int:
@@ -110,10 +111,12 @@ def _cluster_table(assignments: np.ndarray, task: Facet | None, label: Facet | N
     return sorted(table, key=lambda r: (r["id"] == -1, -r["size"], r["id"]))
 
 
-def _agreement_pairs(codes: np.ndarray, clusters: np.ndarray, seed: int) -> dict[str, tuple[float, float]]:
+def _agreement_pairs(codes: np.ndarray, clusters: np.ndarray | None, seed: int) -> dict[str, tuple]:
     """ARI and NMI of a clustering against the labels and against the shuffled labels."""
     from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
+    if clusters is None:
+        return {"ari": (None, None), "nmi": (None, None)}
     shuffled = _shuffled(codes, seed)
     return {name: (score(codes, clusters), score(shuffled, clusters))
             for name, score in (("ari", adjusted_rand_score), ("nmi", normalized_mutual_info_score))}
@@ -178,9 +181,8 @@ def cluster_report(
         neighbors = all_neighbors if len(facet.rows) == n else _loo_neighbors(X_unit[facet.rows], k)
         record("knn_accuracy", name, _knn_pair(neighbors, facet.codes, seed))
         record("silhouette", name, _silhouettes(X_unit, facet, sample_rows, seed))
-        clusterable = 2 <= facet.n_classes < len(facet.rows)
-        for metric, pair in (_agreement_pairs(facet.codes, kmeans(facet.rows, facet.n_classes), seed) if clusterable
-                             else {"ari": (None, None), "nmi": (None, None)}).items():
+        clusters = kmeans(facet.rows, facet.n_classes) if 2 <= facet.n_classes < len(facet.rows) else None
+        for metric, pair in _agreement_pairs(facet.codes, clusters, seed).items():
             record(metric, name, pair)
 
     task, label = encoded.get(task_facet), encoded.get(label_facet)

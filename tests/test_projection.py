@@ -73,7 +73,7 @@ def test_warmup_runs_once_and_reports_ready(monkeypatch):
     assert projection.warmup_umap(background=False) is None and len(calls) == 1
 
 
-@pytest.mark.skipif(os.environ.get("HYPERLENS_SKIP_UMAP") == "1", reason="UMAP compile takes ~15 s")
+@pytest.mark.slow  # numba compiles UMAP once per process (~15 s)
 def test_umap_2d_and_3d(blobs, tmp_path):
     """The one UMAP test (numba compiles once per process): 2-D and 3-D fits, cache hit, seeded transform."""
     s2 = ProjectionSettings(method="umap", seed=0, n_neighbors=10)

@@ -19,7 +19,7 @@ class Example:
     target: str  # model target text
     label: str | None  # label word for label tasks, else None
     output_type: str  # one of OUTPUT_TYPES
-    extra: dict = field(default_factory=dict, compare=False)
+    extra: dict = field(default_factory=dict, compare=False)  # task-specific; left out of ==, so Examples hash
 
 
 # Decoders (an uncased WordPiece one above all) put spaces around punctuation: "b - city", "it ' s",
@@ -63,7 +63,7 @@ class Task:
     hub_splits: dict[str, str] = field(default_factory=dict)  # our split name -> the hub's
     synthetic: object | None = None  # builtin generator (builtin.Synthetic); replaces files and hub
 
-    name = ""  # plain class attributes (not fields), overridden by subclasses
+    # plain class attributes (not fields), overridden by subclasses; `name` is always a subclass field
     output_type = "label"
     labels = ()
     metric_names = ()

@@ -40,14 +40,13 @@ class CustomTask(Task):
         self.metric_names = ("accuracy",) if self.output_type == "label" else metrics.ROUGE_TYPES
 
     def _infer_from_train(self):
-        declared, self.output_type = self.output_type, "text"  # format without label bookkeeping
+        declared, self.output_type = self.output_type, "label"  # so that format fills Example.label too
         train = self.load("train")
         targets = sorted({ex.target for ex in train})
         repeated = len(targets) <= MAX_LABELS and len(targets) < len(train)
         self.output_type = declared or ("label" if self.label_col or repeated else "text")
         if self.output_type == "label":
-            self.targets = tuple(targets)
-            self.labels = tuple(sorted({self._value(raw, self.label_col) for _, raw in self.records("train")})) if self.label_col else self.targets
+            self.targets, self.labels = tuple(targets), tuple(sorted({ex.label for ex in train}))
 
     def records(self, split: str, data_dir: str | None = None):
         """`data_dir` is ignored: a custom task's files are part of its spec."""

@@ -3,6 +3,7 @@
 `Example.label` is the dataset's label name (the map colour); the target stays the digit, as in the paper.
 """
 
+import math
 from dataclasses import dataclass
 
 from .. import metrics
@@ -29,8 +30,8 @@ STSB_BINS = tuple(f"{i * STSB_STEP:.1f}" for i in range(26))  # "0.0", "0.2", ..
 
 
 def round_stsb(score: float) -> str:
-    """Round to the nearest 0.2 (the original code's round(x*5/5, 1) only rounds to 0.1)."""
-    return f"{round(float(score) * 5) / 5:.1f}"
+    """Round half up to the nearest 0.2 (the original code's round(x*5/5, 1) only rounds to 0.1)."""
+    return f"{math.floor(float(score) * 5 + 0.5) / 5:.1f}"
 
 
 def parse_stsb(prediction: str) -> float | None:

@@ -1,0 +1,54 @@
+"""Multi-task batching: a seeded, stateless sampler (batch k depends only on (seed, k), so a resumed run
+sees exactly the batches an uninterrupted one would) and a collator that tokenizes with the model."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .tasks import Example
+
+
+def task_probabilities(sizes: dict[str, int], temperature: float = 1.0) -> dict[str, float]:
+    """p_t proportional to N_t^(1/T): T=1 is size-proportional, T=10 is Hyperformer's near-uniform mix."""
+    weights = {t: n ** (1.0 / temperature) for t, n in sorted(sizes.items())}
+    total = sum(weights.values())
+    return {t: w / total for t, w in weights.items()}
+
+
+@dataclass
+class MultiTaskSampler:
+    data: dict[str, list[Example]]   # task -> training examples
+    batch_size: int
+    temperature: float = 1.0
+    mixed: bool = True               # mixed-task batches; False: one task per batch
+    seed: int = 0
+    rank: int = 0                    # data-parallel process index: each rank draws its own rows
+
+    def __post_init__(self):
+        empty = sorted(t for t, exs in self.data.items() if not exs)
+        if empty:
+            raise ValueError(f"no training examples for task(s) {empty}")
+        self.tasks = sorted(self.data)
+        self.probs = np.array([task_probabilities({t: len(self.data[t]) for t in self.tasks}, self.temperature)[t]
+                               for t in self.tasks])
+
+    def batch(self, step: int) -> list[Example]:
+        rng = np.random.default_rng([self.seed, step, self.rank])
+        if self.mixed:
+            chosen = rng.choice(len(self.tasks), size=self.batch_size, p=self.probs)
+        else:
+            chosen = np.full(self.batch_size, rng.choice(len(self.tasks), p=self.probs))
+        return [self.data[self.tasks[t]][rng.integers(len(self.data[self.tasks[t]]))] for t in chosen]
+
+
+def collate(model, examples: list[Example], max_source_length: int, max_target_length: int) -> dict:
+    ids, mask = model.tokenize([e.source for e in examples], max_source_length)
+    return {"input_ids": ids, "attention_mask": mask, "task_ids": model.task_ids([e.task for e in examples]),
+            "labels": model.tokenize_targets([e.target for e in examples], max_target_length)}
+
+
+def length_sorted_batches(examples: list[Example], batch_size: int) -> list[list[int]]:
+    """Index batches of similar source length (less padding); callers restore the original order."""
+    order = sorted(range(len(examples)), key=lambda i: len(examples[i].source))
+    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]

@@ -1,0 +1,108 @@
+"""Decode and score: per-task metrics and their GLUE-style average (mean over tasks of each task's mean
+metric, 0-100). `python -m analysis evaluate CKPT [--output PATH]`."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from .data import length_sorted_batches
+from .tasks import Example, Task, aggregate, get_task, normalize_text
+from .tasks.squad import SquadTask
+
+
+@torch.no_grad()
+def predict(model, examples: list[Example], batch_size: int = 64, max_source_length: int = 128,
+            max_new_tokens: int = 32, with_nll: bool = False, progress: bool = False):
+    """Greedy predictions in input order; with_nll also returns each prediction's mean token NLL."""
+    model.eval()
+    preds, nlls = [""] * len(examples), [0.0] * len(examples)
+    for idx in tqdm(length_sorted_batches(examples, batch_size), desc="decode", disable=not progress, leave=False):
+        batch = [examples[i] for i in idx]
+        ids, mask = model.tokenize([e.source for e in batch], max_source_length)
+        out = model.generate(ids, mask, model.task_ids([e.task for e in batch]), max_new_tokens=max_new_tokens,
+                             output_scores=with_nll, return_dict_in_generate=True)
+        texts = model.decode(out.sequences)
+        if with_nll:
+            step_lp = model.backbone.compute_transition_scores(out.sequences, out.scores, normalize_logits=True)
+            real = step_lp.isfinite() & (out.sequences[:, 1:] != model.backbone.generation_config.pad_token_id)
+            mean_nll = -(step_lp.masked_fill(~real, 0).sum(1) / real.sum(1).clamp(min=1))
+        for j, i in enumerate(idx):
+            preds[i] = texts[j]
+            nlls[i] = float(mean_nll[j]) if with_nll else 0.0
+    return (preds, nlls) if with_nll else preds
+
+
+def is_correct(task: Task, prediction: str, example: Example) -> bool:
+    """Per-instance correctness for the map: exact match of the normalised output (any gold answer for QA)."""
+    golds = example.extra.get("answers") or [example.target]
+    return normalize_text(prediction) in {normalize_text(g) for g in golds}
+
+
+def score_task(model, task: Task, examples: list[Example], **kw) -> tuple[dict[str, float], list[str]]:
+    if isinstance(task, SquadTask):  # sliding windows; keep the most confident non-empty answer per question
+        windows = [w for e in examples for w in task.windows(e, model.tokenizer, kw.get("max_source_length", 128),
+                                                               stride=min(128, kw.get("max_source_length", 128) // 4))]
+        preds, nlls = predict(model, windows, with_nll=True, **kw)
+        answers = aggregate(windows, preds, nlls)
+        return task.score_questions(answers, windows), [answers.get(e.extra["qid"], "") for e in examples]
+    preds = predict(model, examples, **kw)
+    return task.score(preds, examples), preds
+
+
+def average(per_task: dict[str, dict[str, float]]) -> float:
+    return sum(sum(m.values()) / len(m) for m in per_task.values()) / max(len(per_task), 1)
+
+
+def evaluate(model, tasks: list[Task | str | dict] | None = None, split: str = "validation", data_dir=None,
+             max_examples: int | None = None, progress: bool = False, **kw) -> dict:
+    tasks = [get_task(t) for t in (tasks or model.task_specs)]
+    per_task = {}
+    for task in tqdm(tasks, desc="evaluate", disable=not progress):
+        examples = task.load(split, data_dir, max_examples)
+        per_task[task.name], _ = score_task(model, task, examples, **kw)
+    return {"tasks": per_task, "average": round(average(per_task), 2)}
+
+
+def format_table(result: dict) -> str:
+    rows = [f"{'task':<14}{'metric':<14}{'value':>8}"]
+    for task, metrics in sorted(result["tasks"].items()):
+        rows += [f"{task:<14}{m:<14}{v:>8.2f}" for m, v in metrics.items()]
+    rows.append(f"{'average':<28}{result['average']:>8.2f}")
+    return "\n".join(rows)
+
+
+def write_json(obj, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+
+
+def run(args) -> None:
+    from .checkpoint import load_checkpoint
+    model = load_checkpoint(args.checkpoint)
+    result = evaluate(model, args.tasks, args.split, args.data_dir, args.max_examples, progress=True,
+                      batch_size=args.batch_size, max_source_length=args.max_source_length,
+                      max_new_tokens=args.max_target_length)
+    print(format_table(result))
+    out = Path(args.output) if args.output else Path(args.checkpoint) / "metrics.json"
+    write_json(result, out)
+    print(f"wrote {out}")
+
+
+def add_cli(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("evaluate", help="per-task metrics and their average, as a table and JSON")
+    p.add_argument("checkpoint")
+    p.add_argument("--output", help="JSON path (default: CKPT/metrics.json)")
+    p.add_argument("--tasks", nargs="+", help="default: the checkpoint's tasks")
+    p.add_argument("--split", default="validation")
+    p.add_argument("--data-dir")
+    p.add_argument("--max-examples", type=int)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--max-source-length", type=int, default=128)
+    p.add_argument("--max-target-length", type=int, default=32)
+    p.set_defaults(run=run)

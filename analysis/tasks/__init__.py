@@ -1,0 +1,54 @@
+"""Tasks and data: every task turns raw records into `Example`s and scores decoded predictions.
+
+    task = get_task("sst2")                       # or "sentiment", a spec dict, or "name=file.csv:in,out"
+    examples = task.load("validation", data_dir="data/sst2", max_examples=100)
+    task.score(predictions, examples)             # {"accuracy": 91.2}
+"""
+
+from .base import OUTPUT_TYPES, Example, Task, normalize_text
+from .builtin import builtin_tasks
+from .custom import CustomTask, parse_custom_task
+from .glue import glue_tasks
+from .io import DataError
+from .squad import SQUAD, aggregate, windows
+from .summarization import summarization_tasks
+from .tagging import CONLL2003
+
+TASKS: dict[str, Task] = {}
+
+
+def register_task(task: Task, replace: bool = False) -> Task:
+    if task.name in TASKS and not replace:
+        raise ValueError(f"task {task.name!r} is already registered")
+    TASKS[task.name] = task
+    return task
+
+
+def known_tasks() -> list[str]:
+    return sorted(TASKS)
+
+
+def get_task(name_or_spec: str | dict | Task) -> Task:
+    """A registered task by name, a task rebuilt from `Task.spec()`, or a custom task from its CLI string."""
+    if isinstance(name_or_spec, Task):
+        return name_or_spec
+    if isinstance(name_or_spec, dict):
+        options = dict(name_or_spec)
+        if options.pop("kind", None) == "custom" or "path" in options:
+            return CustomTask(**options)
+        return get_task(options.pop("name")).with_options(**options)
+    if "=" in name_or_spec:
+        return parse_custom_task(name_or_spec)
+    if name_or_spec not in TASKS:
+        raise ValueError(f"unknown task {name_or_spec!r}; known tasks: {', '.join(known_tasks())} "
+                         "(or a custom task: name=path/to/file.csv:input_col,target_col[,label_col])")
+    return TASKS[name_or_spec]
+
+
+for _task in [*glue_tasks(), SQUAD, *summarization_tasks(), CONLL2003, *builtin_tasks()]:
+    register_task(_task)
+
+BUILTIN_SUITE: tuple[str, ...] = tuple(sorted(t.name for t in builtin_tasks()))
+
+__all__ = ["BUILTIN_SUITE", "OUTPUT_TYPES", "TASKS", "CustomTask", "DataError", "Example", "Task", "aggregate",
+           "get_task", "known_tasks", "normalize_text", "parse_custom_task", "register_task", "windows"]

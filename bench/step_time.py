@@ -1,0 +1,66 @@
+"""Training-step time per method on the MiniLM backbone (batch 32, source 128, target 16), as a ratio
+to the shared-adapter baseline measured in the same run. Run: python bench/step_time.py"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from analysis.backbone import load_backbone  # noqa: E402
+from analysis.model import HyperLensModel  # noqa: E402
+from bench.common import median_time, ratio_table  # noqa: E402
+
+ADAPTER_DIM = 64  # the same bottleneck for every method
+CONFIGS = {
+    "adapter": {"adapter_dim": ADAPTER_DIM},
+    "hyperdecoder": {"encoder_adapter_dim": ADAPTER_DIM, "decoder_adapter_dim": ADAPTER_DIM},
+    "hyperformer": {"reduction_factor": 384 // ADAPTER_DIM},
+    "pha": {"adapter_dim": ADAPTER_DIM},
+    "lora": {},
+}
+TARGETS = {"hyperdecoder": 1.15, "hyperformer": 1.10}
+TASKS = ["a", "b", "c", "d"]
+
+
+def make_step(method: str, batch: int, src: int, tgt: int):
+    torch.manual_seed(0)
+    model = HyperLensModel.build(load_backbone("minilm"), method, TASKS, CONFIGS[method]).train()
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+    vocab = model.backbone.config.decoder.vocab_size
+    ids = torch.randint(1000, vocab, (batch, src))
+    mask = torch.ones_like(ids)
+    labels = torch.randint(1000, vocab, (batch, tgt))
+    task_ids = torch.arange(batch) % len(TASKS)  # mixed-task batches
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        model(ids, mask, task_ids, labels, label_smoothing=0.1).loss.backward()
+        opt.step()
+    return step
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--source-length", type=int, default=128)
+    ap.add_argument("--target-length", type=int, default=16)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=2, help="interleaved rounds over all methods (noise control)")
+    ap.add_argument("--methods", nargs="+", default=list(CONFIGS))
+    a = ap.parse_args()
+    torch.set_num_threads(torch.get_num_threads())
+    steps = {m: make_step(m, a.batch, a.source_length, a.target_length) for m in a.methods}
+    best = {m: float("inf") for m in a.methods}
+    for _ in range(a.rounds):  # interleave so drift in machine load hits every method alike
+        for m, step in steps.items():
+            best[m] = min(best[m], median_time(step, a.repeats))
+    print(ratio_table(f"training step, MiniLM bert2bert, batch {a.batch}, source {a.source_length}, "
+                      f"target {a.target_length} ({torch.get_num_threads()} threads)",
+                      [(m, best[m]) for m in a.methods], baseline="adapter", targets=TARGETS))
+
+
+if __name__ == "__main__":
+    main()
