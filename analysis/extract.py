@@ -1,0 +1,216 @@
+"""Per-instance extraction: one parquet row per instance with its metadata, conditioning embedding and,
+per layer, the generated adapter parameters (a fixed count-sketch of them when large) and their norm.
+
+    python -m analysis extract CKPT [--tasks ...] [--split validation] [--no-predictions]
+
+Embeddings and generated weights need the encoder pass only; the decoder runs only for predictions.
+Rows stream to shard files of `shard_size` rows (atomic, skipped on resume), then merge into
+CKPT/extraction/<split>.parquet, so memory stays bounded at any size.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import time
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import torch
+from tqdm.auto import tqdm
+
+from .evaluate import is_correct
+from .export import atomic_path
+from .methods import ForwardState
+from .methods.layers import masked_mean
+from .tasks import get_task
+
+PARAM_DIMS = 256
+META_COLUMNS = ["row", "id", "task", "source", "target", "prediction", "correct", "label", "output_type", "split"]
+
+
+def sketch(x: np.ndarray, dims: int, name: str) -> np.ndarray:
+    """Count-sketch (B, P) -> (B, dims): a fixed, seeded random projection that keeps inner products in
+    expectation, in O(P) with no P x dims matrix. The seed depends on the block name and size only."""
+    if x.shape[1] <= dims:
+        return x
+    rng = np.random.default_rng(zlib.crc32(f"{name}:{x.shape[1]}".encode()))
+    bucket, sign = rng.integers(dims, size=x.shape[1]), rng.choice(np.float32([-1, 1]), size=x.shape[1])
+    out = np.zeros((x.shape[0], dims), np.float32)
+    np.add.at(out.T, bucket, (x * sign).T)
+    return out
+
+
+def layer_vectors(state: ForwardState, dims: int = PARAM_DIMS) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Generated parameters grouped per layer ("decoder.3"): flattened (sketched when large) and their L2 norm."""
+    blocks: dict[str, list[np.ndarray]] = {}
+    for name, t in sorted(state.named_generated().items()):
+        layer = ".".join(name.split(".")[:2])
+        blocks.setdefault(layer, []).append(t.detach().float().flatten(1).cpu().numpy())
+    vectors, norms = {}, {}
+    for layer, parts in sorted(blocks.items(), key=lambda kv: _natural(kv[0])):
+        full = np.concatenate(parts, axis=1)
+        norms[layer] = np.linalg.norm(full, axis=1)
+        vectors[layer] = sketch(full, dims, layer)
+    return vectors, norms
+
+
+def _natural(name: str) -> list:
+    return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", name)]
+
+
+def conditioning_vectors(model, input_ids, attention_mask, task_ids, predictions: bool, max_new_tokens: int):
+    """(state, embedding (B, k) float32, predictions or None) from one encoder pass (+ decoding if asked)."""
+    if predictions:
+        sequences, state = model.generate(input_ids, attention_mask, task_ids, max_new_tokens=max_new_tokens,
+                                          return_state=True)
+        texts = model.decode(sequences)
+    else:
+        state, texts = model.conditioning(input_ids, attention_mask, task_ids), None
+    if state.embedding is None:  # methods without a conditioning network: the raw pooled encoder output
+        enc = model.backbone.get_encoder()(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        state.embedding = masked_mean(enc, attention_mask)
+    return state, state.embedding.detach().float().cpu().numpy(), texts
+
+
+def _table(rows: list[dict], embedding: np.ndarray, vectors: dict, norms: dict) -> pa.Table:
+    cols = {c: pa.array([r[c] for r in rows]) for c in META_COLUMNS}
+    cols["correct"] = pa.array([r["correct"] for r in rows], pa.bool_())
+    cols["prediction"] = pa.array([r["prediction"] for r in rows], pa.string())
+    cols["label"] = pa.array([r["label"] for r in rows], pa.string())
+
+    def fixed(a: np.ndarray):
+        return pa.FixedSizeListArray.from_arrays(pa.array(a.astype(np.float32).ravel()), a.shape[1])
+    cols["embedding"] = fixed(embedding)
+    for layer in vectors:
+        cols[f"params.{layer}"] = fixed(vectors[layer])
+        cols[f"norm.{layer}"] = pa.array(norms[layer].astype(np.float32))
+    return pa.table(cols)
+
+
+@torch.no_grad()
+def extract(model, out_dir, tasks=None, split: str = "validation", data_dir=None, max_examples: int | None = None,
+            batch_size: int = 64, predictions: bool = True, param_dims: int = PARAM_DIMS,
+            max_source_length: int = 128, max_new_tokens: int = 32, shard_size: int = 2048,
+            progress: bool = True) -> Path:
+    model.eval()
+    out_dir = Path(out_dir)
+    tasks = [get_task(t) for t in (tasks or model.task_specs)]
+    examples = [e for t in sorted(tasks, key=lambda t: t.name) for e in t.load(split, data_dir, max_examples)]
+    by_name = {t.name: t for t in tasks}
+    parts = out_dir / f"{split}.parts"
+    parts.mkdir(parents=True, exist_ok=True)
+    shards = range(0, len(examples), shard_size)
+    bar = tqdm(total=len(examples), desc=f"extract {split}", disable=not progress)
+    for s0 in shards:
+        shard = parts / f"part-{s0 // shard_size:05d}.parquet"
+        chunk = examples[s0:s0 + shard_size]
+        if shard.exists():  # resumable: finished shards are kept
+            bar.update(len(chunk))
+            continue
+        tables = []
+        for b0 in range(0, len(chunk), batch_size):
+            batch = chunk[b0:b0 + batch_size]
+            ids, mask = model.tokenize([e.source for e in batch], max_source_length)
+            state, emb, texts = conditioning_vectors(model, ids, mask, model.task_ids([e.task for e in batch]),
+                                                     predictions, max_new_tokens)
+            vectors, norms = layer_vectors(state, param_dims)
+            rows = [dict(row=s0 + b0 + i, id=e.id, task=e.task, source=e.source, target=e.target,
+                         prediction=texts[i] if texts else None,
+                         correct=is_correct(by_name[e.task], texts[i], e) if texts else None,
+                         label=e.label, output_type=e.output_type, split=split) for i, e in enumerate(batch)]
+            tables.append(_table(rows, emb, vectors, norms))
+            bar.update(len(batch))
+        with atomic_path(shard) as tmp:
+            pq.write_table(pa.concat_tables(tables), tmp)
+    bar.close()
+    final = out_dir / f"{split}.parquet"
+    shard_files = sorted(parts.glob("part-*.parquet"))
+    with atomic_path(final) as tmp:
+        writer = None
+        for f in shard_files:  # one shard in memory at a time
+            t = pq.read_table(f)
+            writer = writer or pq.ParquetWriter(tmp, t.schema)
+            writer.write_table(t)
+        writer.close()
+    schema = pq.read_schema(final)
+    info = {"split": split, "n": len(examples), "method": model.method.name,
+            "conditioning": model.method.conditioning or "masked mean of the encoder output (no hypernetwork)",
+            "embedding_dim": schema.field("embedding").type.list_size, "param_dims": param_dims,
+            "param_columns": [n for n in schema.names if n.startswith("params.")],
+            "predictions": predictions, "tasks": sorted(by_name), "created": time.strftime("%Y-%m-%d %H:%M:%S")}
+    with atomic_path(out_dir / f"{split}.json") as tmp:
+        Path(tmp).write_text(json.dumps(info, indent=2) + "\n")
+    shutil.rmtree(parts)
+    return final
+
+
+@dataclass
+class Extraction:
+    """A loaded extraction: metadata frame plus the embedding; parameter blocks are read on demand."""
+    path: Path
+    meta: pd.DataFrame
+    embedding: np.ndarray
+    info: dict
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def param_columns(self) -> list[str]:
+        return self.info["param_columns"]
+
+    def vectors(self, column: str = "embedding") -> np.ndarray:
+        if column == "embedding":
+            return self.embedding
+        if column not in self._cache:
+            self._cache[column] = _fixed_column(pq.read_table(self.path, columns=[column]), column)
+        return self._cache[column]
+
+    def norms(self) -> pd.DataFrame:
+        cols = [c.replace("params.", "norm.") for c in self.param_columns]
+        return pq.read_table(self.path, columns=cols).to_pandas() if cols else pd.DataFrame(index=self.meta.index)
+
+
+def _fixed_column(table: pa.Table, column: str) -> np.ndarray:
+    arr = table.column(column).combine_chunks()
+    return np.asarray(arr.flatten(), dtype=np.float32).reshape(len(arr), arr.type.list_size)
+
+
+def extraction_path(checkpoint, split: str = "validation") -> Path:
+    return Path(checkpoint) / "extraction" / f"{split}.parquet"
+
+
+def load_extraction(checkpoint_or_file, split: str = "validation") -> Extraction:
+    path = Path(checkpoint_or_file)
+    path = path if path.suffix == ".parquet" else extraction_path(path, split)
+    if not path.exists():
+        raise FileNotFoundError(f"no extraction at {path}; run: python -m analysis extract {path.parent.parent}")
+    info = json.loads(path.with_suffix(".json").read_text())
+    table = pq.read_table(path, columns=META_COLUMNS + ["embedding"])
+    return Extraction(path, table.drop(["embedding"]).to_pandas(), _fixed_column(table, "embedding"), info)
+
+
+def run(a) -> None:
+    from .checkpoint import load_checkpoint
+    model = load_checkpoint(a.checkpoint)
+    out = extract(model, Path(a.checkpoint) / "extraction", a.tasks, a.split, a.data_dir, a.max_examples,
+                  a.batch_size, predictions=not a.no_predictions, param_dims=a.param_dims)
+    print(f"wrote {out}")
+
+
+def add_cli(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("extract", help="per-instance embeddings and generated adapter parameters to parquet")
+    p.add_argument("checkpoint")
+    p.add_argument("--tasks", nargs="+", help="default: the checkpoint's tasks")
+    p.add_argument("--split", default="validation")
+    p.add_argument("--data-dir")
+    p.add_argument("--max-examples", type=int, help="per task")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--param-dims", type=int, default=PARAM_DIMS, help="sketch size of each layer's parameters")
+    p.add_argument("--no-predictions", action="store_true", help="encoder pass only: no decoding")
+    p.set_defaults(run=run)

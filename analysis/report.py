@@ -1,0 +1,64 @@
+"""Maps and cluster quality for a checkpoint's extraction.
+
+    python -m analysis project CKPT [--vector embedding|params.decoder.3] [--method umap|pca|tsne] [--dims 2]
+    python -m analysis report CKPT [--json] [--vector ...]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from .extract import load_extraction
+from .projection import ProjectionSettings, project
+from .quality import cluster_report, format_report
+
+DEFAULT_MAP = ProjectionSettings(method="umap", n_components=2, seed=0, metric="cosine")
+FACETS = ("task", "label", "output_type")
+
+
+def projection_cache(checkpoint) -> Path:
+    return Path(checkpoint) / "extraction" / "projections"
+
+
+def checkpoint_map(checkpoint, vector: str = "embedding", settings: ProjectionSettings = DEFAULT_MAP,
+                   split: str = "validation"):
+    ext = load_extraction(checkpoint, split)
+    return project(ext.vectors(vector), settings, cache_dir=projection_cache(checkpoint))
+
+
+def checkpoint_report(checkpoint, vector: str = "embedding", split: str = "validation", seed: int = 0) -> dict:
+    ext = load_extraction(checkpoint, split)
+    coords = checkpoint_map(checkpoint, vector, split=split).coords
+    facets = {f: ext.meta[f].tolist() for f in FACETS}
+    report = cluster_report(ext.vectors(vector), facets, coords_2d=coords, seed=seed)
+    report["vector"], report["checkpoint"] = vector, str(checkpoint)
+    return report
+
+
+def _report(a) -> None:
+    r = checkpoint_report(a.checkpoint, a.vector, a.split)
+    print(json.dumps(r, indent=2) if a.json else format_report(r))
+
+
+def _project(a) -> None:
+    s = ProjectionSettings(method=a.method, n_components=a.dims, pca_dims=a.pca_dims, seed=a.seed)
+    p = checkpoint_map(a.checkpoint, a.vector, s, a.split)
+    print(f"{'cache hit' if p.from_cache else 'fitted'}: {p.key[:12]} ({p.seconds:.1f}s) in {projection_cache(a.checkpoint)}")
+
+
+def add_cli(sub: argparse._SubParsersAction) -> None:
+    for name, fn, help_ in (("report", _report, "cluster-quality table of a checkpoint's extraction"),
+                            ("project", _project, "fit (or reuse) a cached 2-D/3-D map of an extraction")):
+        p = sub.add_parser(name, help=help_)
+        p.add_argument("checkpoint")
+        p.add_argument("--vector", default="embedding", help="embedding or a params.<stack>.<layer> column")
+        p.add_argument("--split", default="validation")
+        p.set_defaults(run=fn)
+        if name == "report":
+            p.add_argument("--json", action="store_true")
+        else:
+            p.add_argument("--method", default="umap", choices=("umap", "pca", "tsne"))
+            p.add_argument("--dims", type=int, default=2, choices=(2, 3))
+            p.add_argument("--pca-dims", type=int, help="PCA pre-reduction (e.g. 50)")
+            p.add_argument("--seed", type=int, default=0)

@@ -1,0 +1,9 @@
+"""Where the explorer finds checkpoints and writes runs. Environment variables override, for tests."""
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CHECKPOINT_DIRS = [Path(p) for p in os.environ.get("HYPERLENS_CHECKPOINTS", str(ROOT / "checkpoints")).split(os.pathsep)]
+RUNS_DIR = Path(os.environ.get("HYPERLENS_RUNS", str(ROOT / "runs")))
+DEFAULT_CHECKPOINT = os.environ.get("HYPERLENS_DEFAULT", "hyperdecoder-builtin")
+MAX_UPLOAD_MB = 20
