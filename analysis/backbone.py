@@ -172,7 +172,7 @@ def _warm_start_bert2bert(path: str) -> tuple[nn.Module, tuple[str, ...]]:
                                                     output_loading_info=True)
     model = EncoderDecoderModel(encoder=encoder, decoder=decoder)
     missing = sorted(f"decoder.{k}" for k in info["missing_keys"])
-    named = dict(model.named_parameters())
+    named = dict(model.named_parameters(remove_duplicate=False))
     return model, tuple(k for k in missing if k in named)
 
 

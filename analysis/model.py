@@ -45,12 +45,16 @@ class HyperLensModel(nn.Module):
         return self.bb.tokenizer
 
     def _freeze(self) -> None:
-        """Backbone frozen except weights new to a warm start and what the method trains (e.g. layer norms)."""
-        new = set(self.bb.new_params)
-        for mname, module in self.backbone.named_modules():
+        """Backbone frozen except weights new to a warm start and what the method trains (e.g. layer norms).
+        Decided per tensor over all its names, since tied weights have several."""
+        new, train = set(self.bb.new_params), set()
+        for mname, module in self.backbone.named_modules(remove_duplicate=False):
             for pname, p in module.named_parameters(recurse=False):
                 full = f"{mname}.{pname}" if mname else pname
-                p.requires_grad_(full in new or self.method.trains_backbone_param(full, module))
+                if full in new or self.method.trains_backbone_param(full, module):
+                    train.add(id(p))
+        for p in self.backbone.parameters():
+            p.requires_grad_(id(p) in train)
 
     def trainable_state_dict(self) -> dict[str, Tensor]:
         """Exactly the weights that train, keyed `method.*` / `backbone.*` (tied duplicates once)."""

@@ -21,10 +21,10 @@ def projection_cache(checkpoint) -> Path:
     return Path(checkpoint) / "extraction" / "projections"
 
 
-def checkpoint_map(checkpoint, vector: str = "embedding", settings: ProjectionSettings = DEFAULT_MAP,
+def checkpoint_map(checkpoint, vector: str = "embedding", settings: ProjectionSettings | None = None,
                    split: str = "validation"):
     ext = load_extraction(checkpoint, split)
-    return project(ext.vectors(vector), settings, cache_dir=projection_cache(checkpoint))
+    return project(ext.vectors(vector), settings or DEFAULT_MAP, cache_dir=projection_cache(checkpoint))
 
 
 def checkpoint_report(checkpoint, vector: str = "embedding", split: str = "validation", seed: int = 0) -> dict:

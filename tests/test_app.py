@@ -1,0 +1,133 @@
+"""The explorer's pages under AppTest, on a tiny trained checkpoint (tests/app_fixture.py)."""
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from tests.app_fixture import app_env  # noqa: F401 -- the session fixture
+
+APP = str(Path(__file__).resolve().parents[1] / "app" / "streamlit_app.py")
+
+
+@pytest.fixture
+def app(app_env, monkeypatch):  # noqa: F811
+    import app.config as config
+
+    monkeypatch.setattr(config, "CHECKPOINT_DIRS", [app_env["checkpoints"]])
+    monkeypatch.setattr(config, "RUNS_DIR", app_env["runs"])
+    monkeypatch.setattr(config, "DEFAULT_CHECKPOINT", app_env["names"][0])
+    monkeypatch.setattr(config, "WARMUP_UMAP", False)
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+    def start(page: str | None = None) -> AppTest:
+        at = AppTest.from_file(APP, default_timeout=60).run()
+        if page:
+            at.switch_page(f"app_pages/{page}.py").run()
+        assert_clean(at)
+        return at
+    return start
+
+
+def assert_clean(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def charts(at: AppTest) -> list:
+    return at.get("plotly_chart")
+
+
+def select(at: AppTest, key: str, rows: list[int]) -> AppTest:
+    """Simulate a lasso (EXPLORER.md §4 Testing): the event as the frontend would send it."""
+    at.session_state[key] = {"selection": {"points": [{"customdata": [r]} for r in rows], "box": [], "lasso": []}}
+    return at.run()
+
+
+def test_map_renders_recolours_and_keeps_a_selection(app):
+    at = app()
+    assert at.sidebar.selectbox(key="checkpoint").value == "tiny-hyperdecoder"
+    assert len(charts(at)) == 1
+    assert any("PCA" in c.value for c in at.caption)  # no cached UMAP: PCA stands in, nothing compiles
+    select(at, "map_chart", [0, 3, 20])
+    assert_clean(at)
+    assert at.session_state["sel_ids"] == [0, 3, 20]
+    assert at.dataframe[0].value["row"].tolist() == [0, 3, 20]  # the linked table
+    for colour in ("label", "correct", "cluster"):
+        at.sidebar.selectbox(key="color_by").select(colour).run()
+        assert_clean(at)
+        assert at.session_state["sel_ids"] == [0, 3, 20]
+    next(b for b in at.button if b.label == "Clear selection").click().run()
+    assert at.session_state["sel_ids"] == []
+
+
+def test_map_filters_and_quality_report(app):
+    at = app()
+    at.text_input[0].input("sentiment").run()
+    assert_clean(at)
+    at.toggle[0].set_value(True).run()
+    assert_clean(at)
+    assert any("silhouette" in str(df.value.columns.tolist()) for df in at.dataframe)
+
+
+def test_predict_shows_a_prediction_on_the_map(app):
+    at = app("predict")
+    next(b for b in at.button if b.label == "Predict").click().run()
+    assert_clean(at)
+    assert any(m.value.startswith("**Prediction**") for m in at.markdown)
+    assert len(charts(at)) == 1
+    assert len(at.session_state["history"]) == 1
+
+
+def test_compare_pins_and_swaps(app):
+    at = app()
+    select(at, "map_chart", [2, 30])
+    next(b for b in at.button if b.label == "Pin as B").click().run()
+    at.switch_page("app_pages/compare.py").run()
+    assert_clean(at)
+    assert at.number_input(key="cmp_row_B").value == 2
+    assert len(charts(at)) == 2  # layer heatmap + map
+    next(b for b in at.button if b.label == "Swap their adapters").click().run()
+    assert_clean(at)
+    swap = at.dataframe[-1].value
+    assert swap["decoding"].tolist()[1] == "A with B's adapters"
+
+
+def test_methods_shows_two_checkpoints(app):
+    at = app("methods")
+    assert len(charts(at)) == 2
+    select(at, "methods_map_0", [1, 2])
+    assert_clean(at)
+    assert len(at.session_state["linked_ids"]) == 2
+
+
+def test_missing_extraction_says_how_to_create_it(app, app_env):  # noqa: F811
+    bare = app_env["runs"] / "no-extraction"
+    bare.mkdir(exist_ok=True)
+    (bare / "config.json").write_text((app_env["checkpoints"] / app_env["names"][0] / "config.json").read_text())
+    at = app()
+    at.sidebar.selectbox(key="checkpoint").select("no-extraction").run()
+    assert not at.exception
+    assert any("python -m analysis extract" in c.value for c in at.code)
+
+
+def test_3d_map(app):
+    at = app()
+    at.radio(key="map_dims").set_value(3).run()
+    assert_clean(at)
+    assert '"scatter3d"' in charts(at)[0].proto.spec
+
+
+def test_slow_projection_runs_in_the_background_then_replaces_pca(app):
+    import app.state as state
+
+    at = app()
+    at.radio(key="map_method").set_value("tsne").run()  # t-SNE: a slow fit that needs no numba compile
+    assert any("not computed yet" in i.value for i in at.info)
+    next(b for b in at.button if b.label == "Compute TSNE").click().run()
+    jobs = state.projection_jobs()
+    next(iter(jobs._jobs.values())).result(timeout=60)
+    at.run()
+    assert_clean(at)
+    assert any("TSNE 2-D" in c.value for c in at.caption)

@@ -1,0 +1,140 @@
+"""Extraction columns, batch invariance, encoder-only path, resumability; report and swap on top of it."""
+import json
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+import torch
+
+from analysis import extract as X
+from analysis.__main__ import main
+from analysis.backbone import load_backbone
+from analysis.checkpoint import save_checkpoint
+from analysis.extract import extract, load_extraction, sketch
+from analysis.live import LiveModel
+from analysis.model import HyperLensModel
+
+TASKS = ["qa", "sentiment", "topic"]
+
+
+def tiny(method="hyperdecoder", config=None):
+    torch.manual_seed(0)
+    model = HyperLensModel.build(load_backbone("tiny-bert2bert"), method, TASKS, config or (
+        {"encoder_adapter_dim": 4, "decoder_adapter_dim": 4, "generator_hidden": 8} if method == "hyperdecoder" else None))
+    with torch.no_grad():
+        for p in model.trainable_state_dict().values():
+            p.add_(torch.randn_like(p) * 0.05)
+    return model.eval()
+
+
+def test_columns_and_shapes(tmp_path):
+    path = extract(tiny(), tmp_path, max_examples=6, batch_size=4, max_new_tokens=4, progress=False)
+    df = pq.read_table(path).to_pandas()
+    assert list(df.columns[:10]) == X.META_COLUMNS
+    assert len(df) == 18 and df["row"].tolist() == list(range(18)) and df["id"].is_unique
+    assert sorted(df["task"].unique()) == TASKS
+    assert set(df["output_type"]) == {"span", "label"}
+    assert df.loc[df.task == "sentiment", "label"].isin(["positive", "negative"]).all()
+    assert df.loc[df.task == "qa", "label"].isna().all()
+    assert df["prediction"].notna().all() and df["correct"].isin([True, False]).all()
+    assert {"params.decoder.0", "params.decoder.1", "norm.decoder.0", "norm.decoder.1", "embedding"} <= set(df.columns)
+    assert not any(c.startswith("params.encoder") for c in df.columns)  # hyperdecoder generates decoder adapters only
+    info = json.loads(path.with_suffix(".json").read_text())
+    assert info["n"] == 18 and info["embedding_dim"] == 32 and info["method"] == "hyperdecoder"
+    ext = load_extraction(path)
+    assert ext.embedding.shape == (18, 32) and ext.vectors("params.decoder.1").shape[0] == 18
+    assert (ext.norms()["norm.decoder.0"] > 0).all()
+
+
+def test_batching_does_not_change_results(tmp_path):
+    model = tiny()
+    one = pq.read_table(extract(model, tmp_path / "b1", max_examples=5, batch_size=1, max_new_tokens=4, progress=False)).to_pandas()
+    many = pq.read_table(extract(model, tmp_path / "b7", max_examples=5, batch_size=7, max_new_tokens=4, progress=False)).to_pandas()
+    pd.testing.assert_frame_equal(one[X.META_COLUMNS], many[X.META_COLUMNS])
+    for col in [c for c in one.columns if c.startswith(("embedding", "params.", "norm."))]:
+        np.testing.assert_allclose(np.stack(one[col]) if one[col].dtype == object else one[col],
+                                   np.stack(many[col]) if many[col].dtype == object else many[col], atol=1e-5)
+
+
+def test_embeddings_need_only_the_encoder(tmp_path):
+    model = tiny()
+    calls = []
+    model.backbone.decoder.register_forward_hook(lambda *a: calls.append(1))
+    df = pq.read_table(extract(model, tmp_path, max_examples=4, predictions=False, progress=False)).to_pandas()
+    assert calls == [] and df["prediction"].isna().all() and df["correct"].isna().all()
+    extract(model, tmp_path / "with", max_examples=2, predictions=True, max_new_tokens=2, progress=False)
+    assert calls  # predictions do run the decoder
+
+
+def test_extraction_resumes_from_finished_shards(tmp_path, monkeypatch):
+    model = tiny()
+    full = pq.read_table(extract(model, tmp_path / "full", max_examples=6, shard_size=6, predictions=False,
+                                 progress=False)).to_pandas()
+    real, seen = X.conditioning_vectors, []
+
+    def crash_on_third_shard(*a, **k):
+        seen.append(1)
+        if len(seen) == 3:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+    monkeypatch.setattr(X, "conditioning_vectors", crash_on_third_shard)
+    with pytest.raises(KeyboardInterrupt):
+        extract(model, tmp_path / "part", max_examples=6, shard_size=6, batch_size=6, predictions=False, progress=False)
+    assert len(list((tmp_path / "part" / "validation.parts").glob("part-*.parquet"))) == 2
+    seen.clear()
+    monkeypatch.setattr(X, "conditioning_vectors", lambda *a, **k: (seen.append(1), real(*a, **k))[1])
+    resumed = pq.read_table(extract(model, tmp_path / "part", max_examples=6, shard_size=6, batch_size=6,
+                                    predictions=False, progress=False)).to_pandas()
+    assert len(seen) == 1  # only the unfinished shard ran again
+    pd.testing.assert_frame_equal(full[X.META_COLUMNS], resumed[X.META_COLUMNS])
+    assert not (tmp_path / "part" / "validation.parts").exists()
+
+
+def test_task_conditioned_and_plain_methods(tmp_path):
+    hf = pq.read_table(extract(tiny("hyperformer", {"reduction_factor": 4}), tmp_path / "hf", max_examples=3,
+                               predictions=False, progress=False)).to_pandas()
+    assert any(c.startswith("params.encoder") for c in hf.columns)
+    emb = np.stack(hf["embedding"])
+    same_task = hf["task"].values == hf["task"].values[0]
+    assert np.allclose(emb[same_task], emb[0])  # one adaptation per task
+    plain = pq.read_table(extract(tiny("adapter", {"adapter_dim": 4}), tmp_path / "ad", max_examples=3,
+                                  predictions=False, progress=False)).to_pandas()
+    assert not any(c.startswith("params.") for c in plain.columns) and "embedding" in plain.columns
+
+
+def test_sketch_is_fixed_and_preserves_geometry():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(50, 5000)).astype(np.float32)
+    s1, s2 = sketch(x, 256, "decoder.0"), sketch(x, 256, "decoder.0")
+    assert np.array_equal(s1, s2) and s1.shape == (50, 256)
+    ratio = np.linalg.norm(s1, axis=1) / np.linalg.norm(x, axis=1)
+    assert np.all((ratio > 0.75) & (ratio < 1.25))
+    assert sketch(x[:, :100], 256, "small").shape == (50, 100)  # small blocks stay as they are
+
+
+def test_swap_changes_output_only_through_the_adapters(tmp_path):
+    live = LiveModel(tiny(config={"encoder_adapter_dim": 4, "decoder_adapter_dim": 4, "generator_hidden": 8}),
+                     max_new_tokens=4)
+    a, b = ("sentiment sentence: it was fine", "sentiment"), ("qa question: who? context: ana won.", "qa")
+    result = live.swap(a, b)
+    assert result.swapped_sites == 2
+    same = live.swap(a, a)  # swapping with an identical input changes nothing
+    assert same.a == same.a_with_b == same.b_with_a
+    own = live.infer([a[0], b[0]], [a[1], b[1]])
+    assert [r.prediction for r in own] == [result.a, result.b]
+    with pytest.raises(ValueError, match="nothing to swap"):
+        LiveModel(tiny("adapter", {"adapter_dim": 4})).swap(a, b)
+
+
+def test_report_cli_json(tmp_path, capsys, monkeypatch):
+    model = tiny()
+    ckpt = save_checkpoint(model, tmp_path / "ck")
+    extract(model, ckpt / "extraction", max_examples=12, predictions=False, progress=False)
+    from analysis import report
+    monkeypatch.setattr(report, "DEFAULT_MAP", report.ProjectionSettings(method="pca"))  # no UMAP compile here
+    assert main(["report", str(ckpt), "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert {"task", "label", "output_type"} <= set(r["knn_accuracy"])
+    assert {"knn_accuracy", "within_task_label_knn", "silhouette", "ari", "nmi"} <= set(r["baseline"])
+    assert r["trustworthiness"] is not None and r["n"] == 36

@@ -1,0 +1,112 @@
+"""Sampler proportions, exact resume, NaN handling, evaluation format, on a tiny backbone."""
+import json
+from collections import Counter
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from analysis.data import MultiTaskSampler, task_probabilities
+from analysis.evaluate import average
+from analysis.tasks import Example
+from analysis.train import TrainConfig, TrainingError, train
+
+TINY = dict(method="hyperdecoder", backbone="tiny-bert2bert", tasks=["sentiment", "topic"], batch_size=4,
+            max_train_examples=40, eval_examples=4, max_target_length=8, lr=1e-3, warmup_steps=2,
+            method_config={"encoder_adapter_dim": 4, "decoder_adapter_dim": 4, "generator_hidden": 8})
+
+
+def fake(task, n):
+    return [Example(f"{task}-{i}", task, f"{task} {i}", "x", None, "text") for i in range(n)]
+
+
+def test_task_probabilities():
+    p = task_probabilities({"big": 1000, "small": 10})
+    assert p["big"] == pytest.approx(1000 / 1010)
+    p10 = task_probabilities({"big": 1000, "small": 10}, temperature=10)
+    assert p10["big"] == pytest.approx(1000 ** 0.1 / (1000 ** 0.1 + 10 ** 0.1))
+
+
+@pytest.mark.parametrize("temperature,mixed", [(1.0, True), (10.0, True), (10.0, False)])
+def test_sampler_proportions(temperature, mixed):
+    data = {"a": fake("a", 900), "b": fake("b", 100)}
+    s = MultiTaskSampler(data, batch_size=8, temperature=temperature, mixed=mixed, seed=0)
+    counts = Counter(e.task for step in range(2000) for e in s.batch(step))
+    expected = task_probabilities({"a": 900, "b": 100}, temperature)["a"]
+    assert counts["a"] / sum(counts.values()) == pytest.approx(expected, abs=0.02)
+    if not mixed:
+        assert all(len({e.task for e in s.batch(k)}) == 1 for k in range(50))
+
+
+def test_sampler_is_a_function_of_the_step():
+    data = {"a": fake("a", 50), "b": fake("b", 50)}
+    s1, s2 = MultiTaskSampler(data, 4, seed=3), MultiTaskSampler(data, 4, seed=3)
+    assert [e.id for e in s1.batch(17)] == [e.id for e in s2.batch(17)]
+    assert [e.id for e in s1.batch(17)] != [e.id for e in s1.batch(18)]
+
+
+def test_average_is_mean_of_task_means():
+    assert average({"a": {"f1": 80.0, "accuracy": 60.0}, "b": {"accuracy": 50.0}}) == pytest.approx(60.0)
+
+
+def _weights(path):
+    return load_file(str(path / "adapter_model.safetensors"))
+
+
+def test_resume_matches_an_uninterrupted_run(tmp_path, monkeypatch):
+    cfg = TrainConfig(**TINY, steps=6, eval_every=3)
+    train(cfg, tmp_path / "full", progress=False)
+    # interrupted run: crash right after the state saved at step 3, then resume with the same command
+    import analysis.train as T
+    real_collate, calls = T.collate, {"n": 0}
+
+    def crash_after_three(*a, **k):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise KeyboardInterrupt
+        return real_collate(*a, **k)
+    monkeypatch.setattr(T, "collate", crash_after_three)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, tmp_path / "resumed", progress=False)
+    assert (tmp_path / "resumed.state").exists()
+    monkeypatch.setattr(T, "collate", real_collate)
+    train(cfg, tmp_path / "resumed", progress=False)
+    log = [json.loads(line) for line in (tmp_path / "resumed" / "training_log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [1, 2, 3, 4, 5, 6]  # nothing lost, nothing repeated
+    full_log = [json.loads(line) for line in (tmp_path / "full" / "training_log.jsonl").read_text().splitlines()]
+    assert [r["loss"] for r in log] == [r["loss"] for r in full_log]
+    a, b = _weights(tmp_path / "full"), _weights(tmp_path / "resumed")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert not (tmp_path / "resumed.state").exists()
+
+
+def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    cfg = TrainConfig(**TINY, steps=6, eval_every=2)
+    import analysis.model as M
+    real_forward = M.HyperLensModel.forward
+    calls = {"n": 0}
+
+    def nan_at_step_five(self, *a, **k):
+        out = real_forward(self, *a, **k)
+        if self.training:
+            calls["n"] += 1
+            if calls["n"] == 5:
+                out.loss = out.loss * float("nan")
+        return out
+    monkeypatch.setattr(M.HyperLensModel, "forward", nan_at_step_five)
+    with pytest.raises(TrainingError, match="loss became nan at step 4") as e:
+        train(cfg, tmp_path / "run", progress=False)
+    assert "resume" in str(e.value)
+    assert (tmp_path / "run" / "adapter_model.safetensors").exists()
+    state = json.loads((tmp_path / "run.state" / "trainer_state.json").read_text())
+    assert state["step"] == 4
+    assert all(torch.isfinite(t).all() for t in _weights(tmp_path / "run").values())
+
+
+def test_train_writes_metrics_in_the_evaluate_format(tmp_path):
+    result = train(TrainConfig(**TINY, steps=2, eval_every=2), tmp_path / "run", progress=False)
+    saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert saved == result and set(saved) == {"tasks", "average"}
+    assert set(saved["tasks"]) == {"sentiment", "topic"} and saved["tasks"]["topic"].keys() == {"accuracy"}
+    cfg = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert cfg["training"]["steps"] == 2 and cfg["task_specs"][0]["name"] == "sentiment"

@@ -1,0 +1,141 @@
+"""The Train page and its services: upload checks, background jobs (real tiny runs), errors shown, not raised."""
+import json
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from app import config
+from app.services import jobs, uploads
+
+PAGE = str(Path(__file__).resolve().parents[1] / "app" / "app_pages" / "train.py")
+TINY = dict(method="hyperdecoder", backbone="tiny-bert2bert", steps=2, batch_size=2,
+            extra=("--eval-every", "2", "--eval-examples", "2", "--max-train-examples", "10"))
+
+
+@pytest.fixture(autouse=True)
+def runs(tmp_path, monkeypatch):
+    monkeypatch.setattr(config, "RUNS_DIR", tmp_path / "runs")
+    monkeypatch.setattr(config, "CHECKPOINT_DIRS", [tmp_path / "checkpoints"])
+    return tmp_path / "runs"
+
+
+def csv_bytes(rows=25, header="text,label"):
+    return (header + "\n" + "".join(f"example {i},{'yes' if i % 2 else 'no'}\n" for i in range(rows))).encode()
+
+
+def wait(name, timeout=120):
+    deadline = time.time() + timeout
+    while jobs.status(name).state == jobs.RUNNING and time.time() < deadline:
+        time.sleep(1)
+    return jobs.status(name)
+
+
+# uploads
+
+def test_upload_saves_and_returns_task_argument(runs):
+    spec = uploads.save(csv_bytes(), "My Reviews.csv", "reviews", "text", "label")
+    name, _, rest = spec.partition("=")
+    path, _, columns = rest.rpartition(":")
+    assert name == "reviews" and columns == "text,label" and Path(path).parent == runs / "uploads"
+    assert Path(path).read_bytes() == csv_bytes()
+    assert uploads.default_task_name("My Reviews.csv") == "my_reviews"
+
+
+def test_upload_jsonl_reports_bad_line_and_empty_value():
+    good = [json.dumps({"q": f"question {i}", "a": f"answer {i}"}) for i in range(25)]
+    table = uploads.read_table("\n".join(good).encode(), "qa.jsonl")
+    assert list(table.columns) == ["q", "a"] and table.index[0] == 1
+    with pytest.raises(uploads.UploadError, match="line 3: invalid JSON"):
+        uploads.read_table("\n".join([*good[:2], "{oops", *good[2:]]).encode(), "qa.jsonl")
+    blank = [*good[:4], json.dumps({"q": "question", "a": "  "}), *good[4:]]
+    with pytest.raises(uploads.UploadError, match="line 5: column 'a' must be non-empty"):
+        uploads.validate("\n".join(blank).encode(), "qa.jsonl", "qa_own", "q", "a")
+
+
+@pytest.mark.parametrize("data, filename, columns, message", [
+    (b"\xff\xfe bad", "x.csv", ("text", "label"), "not valid UTF-8"),
+    (csv_bytes(), "x.txt", ("text", "label"), "upload a .csv or .jsonl"),
+    (csv_bytes(rows=5), "x.csv", ("text", "label"), "5 rows; a task needs at least 20"),
+    (csv_bytes(), "x.csv", ("text", "stars"), "no column 'stars'; the file has 'text', 'label'"),
+    (csv_bytes(header="a:b,label"), "x.csv", ("a:b", "label"), "cannot contain"),
+    (b"x" * (config.MAX_UPLOAD_MB * 2**20 + 1), "x.csv", ("text", "label"), "the limit is"),
+])
+def test_upload_errors_say_what_to_fix(data, filename, columns, message):
+    with pytest.raises(uploads.UploadError, match=message):
+        uploads.validate(data, filename, "own", *columns)
+
+
+def test_upload_task_name_must_be_new():
+    with pytest.raises(uploads.UploadError, match="builtin task"):
+        uploads.validate(csv_bytes(), "x.csv", "sentiment", "text", "label")
+
+
+# jobs
+
+def test_run_names_are_checked(runs):
+    for bad in ("", "a b", "../x", "x" * 65):
+        with pytest.raises(ValueError, match="letters, digits"):
+            jobs.check_name(bad)
+    runs.mkdir(parents=True)
+    (runs / "taken").mkdir()
+    with pytest.raises(ValueError, match="taken"):
+        jobs.check_name("taken")
+
+
+@pytest.mark.slow
+def test_job_trains_extracts_and_refuses_overwrite(runs):
+    jobs.start("tiny", ["sentiment"], **TINY)
+    status = wait("tiny")
+    assert status.state == jobs.FINISHED, status.message
+    assert [r["step"] for r in jobs.read_log("tiny")] == [1, 2]
+    assert (runs / "tiny" / "extraction" / "validation.parquet").exists()
+    assert jobs.list_jobs() == ["tiny"]
+    at = page()
+    assert not at.exception and "appears in the checkpoint picker" in at.success[0].value
+    with pytest.raises(ValueError, match="taken"):
+        jobs.start("tiny", ["sentiment"], **TINY)
+
+
+def test_job_cancel_and_failure():
+    jobs.start("slow", ["sentiment"], **{**TINY, "steps": 10_000})
+    assert jobs.status("slow").state == jobs.RUNNING
+    at = page()
+    assert not at.exception and at.button(key="train_cancel").label == "Cancel run"
+    at.button(key="train_cancel").click().run()
+    assert jobs.status("slow").state == jobs.CANCELLED
+    assert not jobs._alive(jobs.load("slow").pid)
+    jobs.start("broken", ["no_such_task"], **TINY)
+    status = wait("broken", timeout=60)
+    assert status.state == jobs.FAILED and "unknown task 'no_such_task'" in status.message
+
+
+# the page
+
+def page() -> AppTest:
+    return AppTest.from_file(PAGE, default_timeout=60).run()
+
+
+def test_page_shows_upload_errors_without_exceptions():
+    at = page()
+    assert not at.exception
+    at.file_uploader[0].set_value(("bad.csv", b"\xff\xfe\x00 nope", "text/csv")).run()
+    assert not at.exception and "not valid UTF-8" in at.error[0].value
+    assert at.button[0].disabled  # Start waits for a usable file
+    at.file_uploader[0].set_value(("reviews.csv", csv_bytes(), "text/csv")).run()
+    assert not at.exception and not at.error
+    assert [s.label for s in at.selectbox][-3:] == ["Input column", "Target column", "Label column (optional)"]
+    at.selectbox[-3].set_value("label").run()
+    at.selectbox[-2].set_value("label").run()
+    assert not at.exception
+    at.text_input[1].set_value("sentiment").run()
+    assert "builtin task" in at.error[0].value
+
+
+def test_page_rejects_a_bad_run_name():
+    at = page()
+    at.text_input(key="train_name").set_value("no spaces please").run()
+    at.button[0].click().run()
+    assert not at.exception and "letters, digits" in at.error[0].value
+    assert not jobs.list_jobs()
