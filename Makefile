@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export NUMBA_THREADING_LAYER := omp
 
-.PHONY: run test bench setup clean
+.PHONY: run test bench setup clean checkpoints
 
 $(STAMP): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,3 +34,6 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) runs
+
+checkpoints: $(STAMP)
+	bash scripts/build_default_checkpoints.sh

@@ -3,7 +3,7 @@ import argparse
 import importlib
 import sys
 
-COMMANDS = ("params", "train", "evaluate", "extract", "report", "tasks.baseline")
+COMMANDS = ("params", "train", "evaluate", "extract", "report", "card", "tasks.baseline")
 
 
 def main(argv=None) -> int:

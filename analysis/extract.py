@@ -16,6 +16,7 @@ import shutil
 import time
 import zlib
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -35,28 +36,31 @@ PARAM_DIMS = 256
 META_COLUMNS = ["row", "id", "task", "source", "target", "prediction", "correct", "label", "output_type", "split"]
 
 
-def sketch(x: np.ndarray, dims: int, name: str) -> np.ndarray:
+@lru_cache(maxsize=256)
+def _sketch_hashes(name: str, size: int, dims: int) -> tuple[torch.Tensor, torch.Tensor]:
+    rng = np.random.default_rng(zlib.crc32(f"{name}:{size}".encode()))
+    return torch.from_numpy(rng.integers(dims, size=size)), torch.from_numpy(rng.choice(np.float32([-1, 1]), size=size))
+
+
+def sketch(x, dims: int, name: str) -> np.ndarray:
     """Count-sketch (B, P) -> (B, dims): a fixed, seeded random projection that keeps inner products in
-    expectation, in O(P) with no P x dims matrix. The seed depends on the block name and size only."""
+    expectation, in O(P) with no P x dims matrix. The hashes depend on the block name and size only."""
+    x = torch.as_tensor(x, dtype=torch.float32)
     if x.shape[1] <= dims:
-        return x
-    rng = np.random.default_rng(zlib.crc32(f"{name}:{x.shape[1]}".encode()))
-    bucket, sign = rng.integers(dims, size=x.shape[1]), rng.choice(np.float32([-1, 1]), size=x.shape[1])
-    out = np.zeros((x.shape[0], dims), np.float32)
-    np.add.at(out.T, bucket, (x * sign).T)
-    return out
+        return x.numpy()
+    bucket, sign = _sketch_hashes(name, x.shape[1], dims)
+    return torch.zeros(x.shape[0], dims).index_add_(1, bucket, x * sign).numpy()
 
 
 def layer_vectors(state: ForwardState, dims: int = PARAM_DIMS) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Generated parameters grouped per layer ("decoder.3"): flattened (sketched when large) and their L2 norm."""
-    blocks: dict[str, list[np.ndarray]] = {}
+    blocks: dict[str, list[torch.Tensor]] = {}
     for name, t in sorted(state.named_generated().items()):
-        layer = ".".join(name.split(".")[:2])
-        blocks.setdefault(layer, []).append(t.detach().float().flatten(1).cpu().numpy())
+        blocks.setdefault(".".join(name.split(".")[:2]), []).append(t.detach().float().flatten(1).cpu())
     vectors, norms = {}, {}
     for layer, parts in sorted(blocks.items(), key=lambda kv: _natural(kv[0])):
-        full = np.concatenate(parts, axis=1)
-        norms[layer] = np.linalg.norm(full, axis=1)
+        full = torch.cat(parts, dim=1)
+        norms[layer] = full.norm(dim=1).numpy()
         vectors[layer] = sketch(full, dims, layer)
     return vectors, norms
 

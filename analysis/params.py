@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from collections import defaultdict
 
 import torch
@@ -57,11 +58,25 @@ def count(method: str, backbone: str | None = None, n_tasks: int = 8, config: di
     return parameter_report(model)
 
 
+def run(a) -> None:
+    if a.checkpoint:  # the exact configuration a checkpoint was trained with
+        from .checkpoint import read_config
+        cfg = read_config(a.checkpoint)
+        r = count(cfg["method"], cfg["backbone"]["name"], len(cfg["tasks"]), cfg["method_config"])
+    elif not a.method:
+        raise ValueError("give --method (and optionally --backbone), or --checkpoint")
+    else:
+        r = count(a.method, a.backbone, a.tasks, a.config)
+    print(json.dumps(r, indent=2) if a.json else format_report(r))
+
+
 def add_cli(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("params", help="trainable parameter count and per-module breakdown")
-    p.add_argument("--method", required=True, choices=sorted(REGISTRY))
+    p.add_argument("--method", choices=sorted(REGISTRY))
+    p.add_argument("--checkpoint", help="count a checkpoint's own configuration instead")
+    p.add_argument("--json", action="store_true")
     p.add_argument("--backbone", help=f"a preset ({', '.join(PRESETS)}) or any backbone spec; "
                                       "default: the method's paper backbone")
     p.add_argument("--tasks", type=int, default=8, help="number of tasks (default 8, GLUE)")
     p.add_argument("--config", help="method options as JSON, e.g. '{\"decoder_adapter_dim\": 32}'")
-    p.set_defaults(run=lambda a: print(format_report(count(a.method, a.backbone, a.tasks, a.config))))
+    p.set_defaults(run=run)

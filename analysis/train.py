@@ -93,6 +93,7 @@ def load_state(state_dir: Path, model, optimizer) -> tuple[int, dict, list]:
 
 def train(cfg: TrainConfig, output, command: str | None = None, progress: bool = True) -> dict:
     output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
     state_dir = _state_dir(output)
     accelerator = Accelerator()
     set_seed(cfg.seed)

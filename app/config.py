@@ -7,3 +7,4 @@ CHECKPOINT_DIRS = [Path(p) for p in os.environ.get("HYPERLENS_CHECKPOINTS", str(
 RUNS_DIR = Path(os.environ.get("HYPERLENS_RUNS", str(ROOT / "runs")))
 DEFAULT_CHECKPOINT = os.environ.get("HYPERLENS_DEFAULT", "hyperdecoder-builtin")
 MAX_UPLOAD_MB = 20
+WARMUP_UMAP = os.environ.get("HYPERLENS_WARMUP_UMAP", "1") != "0"  # tests turn the background compile off

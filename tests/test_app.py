@@ -7,6 +7,7 @@ from streamlit.testing.v1 import AppTest
 
 from tests.app_fixture import app_env  # noqa: F401 -- the session fixture
 
+NAME = "tiny-hyperdecoder"
 APP = str(Path(__file__).resolve().parents[1] / "app" / "streamlit_app.py")
 
 
@@ -50,7 +51,7 @@ def test_map_renders_recolours_and_keeps_a_selection(app):
     assert at.sidebar.selectbox(key="checkpoint").value == "tiny-hyperdecoder"
     assert len(charts(at)) == 1
     assert any("PCA" in c.value for c in at.caption)  # no cached UMAP: PCA stands in, nothing compiles
-    select(at, "map_chart", [0, 3, 20])
+    select(at, "map_chart", [0, 3, 20, 999])  # 999: a stale id from another extraction, ignored
     assert_clean(at)
     assert at.session_state["sel_ids"] == [0, 3, 20]
     assert at.dataframe[0].value["row"].tolist() == [0, 3, 20]  # the linked table
@@ -121,13 +122,22 @@ def test_3d_map(app):
 
 def test_slow_projection_runs_in_the_background_then_replaces_pca(app):
     import app.state as state
+    from analysis.projection import ProjectionSettings
+    from app.services.catalog import Ckpt
 
     at = app()
     at.radio(key="map_method").set_value("tsne").run()  # t-SNE: a slow fit that needs no numba compile
     assert any("not computed yet" in i.value for i in at.info)
     next(b for b in at.button if b.label == "Compute TSNE").click().run()
-    jobs = state.projection_jobs()
-    next(iter(jobs._jobs.values())).result(timeout=60)
+    ckpt = Ckpt.at(NAME, Path(state.checkpoint_paths()[NAME]))
+    state.projection_jobs().get(state.job_key(ckpt, "embedding", ProjectionSettings(method="tsne"))).result(timeout=60)
     at.run()
     assert_clean(at)
     assert any("TSNE 2-D" in c.value for c in at.caption)
+
+
+def test_map_of_generated_parameters(app):
+    at = app()
+    at.selectbox(key="map_vector").select("params.decoder.1").run()
+    assert_clean(at)
+    assert any(c.value.startswith("params.decoder.1 · PCA") for c in at.caption)

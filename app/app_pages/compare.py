@@ -1,0 +1,98 @@
+"""Compare: pin two instances (from the Map selection, by row id, or typed) and compare their conditioning vectors,
+their generated parameters layer by layer, their neighbours, and what each outputs with the other's adapters."""
+import pandas as pd
+import streamlit as st
+
+from analysis.neighbors import compare_params, compare_vectors
+from app import state
+from app import views
+from app.services import figures
+from app.services.instances import Instance, from_live, from_row, neighbor_table
+
+K = 10
+
+
+def pick(slot: str, ckpt, ext, default_row: int) -> Instance:
+    meta = ext.meta
+    if (pinned := st.session_state.get("pins", {}).pop(slot, None)) is not None:  # just pinned on the Map page
+        st.session_state[f"cmp_mode_{slot}"], st.session_state[f"cmp_row_{slot}"] = "validation row", pinned
+    st.subheader(slot)
+    mode = state.kept(st.radio, "From", f"cmp_mode_{slot}", "validation row", options=["validation row", "typed input"],
+                      horizontal=True)
+    if mode == "validation row":
+        row = state.kept(st.number_input, "Row id", f"cmp_row_{slot}", default_row, min_value=0, max_value=len(meta) - 1)
+        inst = from_row(ext, int(row))
+        st.caption(f"{inst.task} · {inst.source[:200]}")
+        st.markdown(f"**Output:** `{inst.output}` · target `{meta['target'].iloc[inst.row]}`")
+    else:
+        task = st.selectbox("Task", sorted(meta["task"].unique()), key=f"cmp_task_{slot}")
+        example = meta.loc[meta["task"] == task, "source"].iloc[0]
+        text = st.text_area("Input", example, key=f"cmp_text_{slot}_{task}")
+        inst = from_live(state.infer(ckpt, task, text))
+        st.markdown(f"**Output:** `{inst.output}`")
+    return inst
+
+
+def neighbours(ckpt, ext, a: Instance, b: Instance) -> set[int]:
+    """Both instances' nearest validation rows (themselves left out); returns the rows near either."""
+    found = []
+    for col, slot, inst in zip(st.columns(2), "AB", (a, b)):
+        ids, dist = state.neighbor_index(ckpt).query(inst.embedding, K, exclude=inst.row)
+        found.append(set(ids.tolist()))
+        col.markdown(f"**{K} nearest to {slot}** (cosine distance, original space)")
+        col.dataframe(neighbor_table(ext.meta, ids, dist), hide_index=True, width="stretch", height=240)
+    shared = found[0] & found[1]
+    st.caption(f"Shared neighbours: {len(shared)} of {K}" + (f" (rows {sorted(shared)})" if shared else ""))
+    return found[0] | found[1]
+
+
+def adaptation_swap(ckpt, a: Instance, b: Instance) -> None:
+    st.subheader("Adaptation swap")
+    st.caption("Decode each input with the other's generated decoder adapters: if the output follows the adapters, "
+               "they carry what the conditioning vector encodes.")
+    pair = ((a.source, a.task), (b.source, b.task))
+    if st.button("Swap their adapters", type="primary"):
+        st.session_state["swap_for"] = pair
+    if st.session_state.get("swap_for") != pair:
+        return
+    try:
+        s = state.swap(ckpt, *pair)
+    except ValueError as e:  # methods that generate nothing per input
+        st.warning(str(e))
+        return
+    st.dataframe(pd.DataFrame([
+        {"decoding": "A with its own adapters", "output": s.a, "changed": ""},
+        {"decoding": "A with B's adapters", "output": s.a_with_b, "changed": "yes" if s.a_with_b != s.a else "no"},
+        {"decoding": "B with its own adapters", "output": s.b, "changed": ""},
+        {"decoding": "B with A's adapters", "output": s.b_with_a, "changed": "yes" if s.b_with_a != s.b else "no"},
+    ]), hide_index=True, width="stretch")
+    st.caption(f"{s.swapped_sites} generated decoder sites swapped.")
+
+
+with views.friendly_errors():
+    ckpt, ext = views.require_extraction()
+    st.header(f"Compare · {ckpt.name}")
+    col_a, col_b = st.columns(2)
+    with col_a:
+        a = pick("A", ckpt, ext, 0)
+    with col_b:
+        b = pick("B", ckpt, ext, min(1, len(ext.meta) - 1))
+    v = compare_vectors(a.embedding, b.embedding)
+    c = st.columns(3)
+    c[0].metric("embedding cosine", f"{v['cosine']:.3f}")
+    c[1].metric("embedding L2", f"{v['l2']:.3f}")
+    if a.params:
+        layers = compare_params(a.params, b.params)
+        c[2].metric("mean layer cosine", f"{sum(r['cosine'] for r in layers) / len(layers):.3f}")
+        st.markdown("**Generated parameters per layer** (sketched to a fixed size)")
+        st.plotly_chart(figures.param_heatmap(layers), key="cmp_heatmap")
+    else:
+        st.caption(f"{ext.info['method']} generates no per-input parameters: only the embeddings differ.")
+    near = neighbours(ckpt, ext, a, b)
+    view = views.current_map(ckpt, ext)
+    pins = [figures.marker_trace(view.place(i.vector(view.vector)), slot, text=[i.source[:80]],
+                                 color=color) for i, slot, color in ((a, "A", "#d62728"), (b, "B", "#1f77b4"))]
+    st.caption(views.map_caption(view))
+    views.draw_map(view, "compare_map", highlight=ext.meta["row"].isin(near).to_numpy(),
+                   highlight_name="neighbours of A or B", overlays=pins, height=480)
+    adaptation_swap(ckpt, a, b)

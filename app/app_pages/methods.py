@@ -1,0 +1,55 @@
+"""Methods: two checkpoints side by side: their maps with a linked selection (the same validation instances,
+matched by example id), their validation metrics and their cluster quality."""
+import streamlit as st
+
+from app import state
+from app import views
+from app.services import catalog
+
+PREFERRED = ("hyperdecoder-builtin", "hyperformer-builtin")
+
+
+def side(i: int, names: list[str]):
+    """The i-th picker; (ckpt, extraction) when it has one."""
+    default = PREFERRED[i] if PREFERRED[i] in names else names[min(i, len(names) - 1)]
+    ckpt = state.checkpoint(state.kept(st.selectbox, "Checkpoint", f"methods_ckpt_{i}", default, options=names))
+    return (ckpt, state.extraction(ckpt)) if views.has_extraction(ckpt) else None
+
+
+with views.friendly_errors():
+    st.header("Methods")
+    st.caption("A **Hyperformer** generates one adaptation per task, so every input of a task gets the same adapters; "
+               "a **Hyperdecoder** generates one per input from its pooled encoder output, so its map can also "
+               "separate labels and output types within a task. A plain **adapter** has no conditioning network: "
+               "its map shows the raw pooled encoder output. Select points in either map to highlight the same "
+               "instances in the other.")
+    names = list(state.checkpoint_paths())
+    if not names:
+        st.info("No checkpoints yet: train one on the Train page.")
+        st.stop()
+    columns = st.columns(2)
+    sides = []
+    for i, col in enumerate(columns):
+        with col:
+            sides.append(side(i, names))
+    for i, s in enumerate(sides):  # read both selections before drawing, so each highlights the other
+        if s and (rows := views.pending_selection(f"methods_map_{i}", len(s[1].meta))) is not None:
+            st.session_state["linked_ids"] = s[1].meta["id"].iloc[rows].tolist()
+    linked = st.session_state.get("linked_ids", [])
+    if linked and st.button(f"Clear the linked selection ({len(linked)} instances)"):
+        linked = st.session_state["linked_ids"] = []
+    for i, (col, s) in enumerate(zip(columns, sides)):
+        if s is None:
+            continue
+        ckpt, ext = s
+        with col:
+            view = views.current_map(ckpt, ext)
+            st.caption(f"**{ext.info['method']}** · " + views.map_caption(view))
+            views.draw_map(view, f"methods_map_{i}", highlight=ext.meta["id"].isin(linked).to_numpy(), height=460)
+            st.markdown("**Validation metrics**")
+            if (metrics := catalog.metrics_table(ckpt.dir)) is None:
+                st.caption("No metrics.json in this checkpoint.")
+            else:
+                st.dataframe(metrics, hide_index=True, width="stretch")
+            st.markdown("**Cluster quality**")
+            views.quality_tables(state.report(ckpt, view.vector, view.projection.settings), compact=True)

@@ -1,0 +1,59 @@
+"""Predict: run the model on a new input; see its output, where its conditioning vector lands on the map (placed
+from its nearest validation instances in the original space) and those nearest instances."""
+import numpy as np
+import streamlit as st
+
+from app import state
+from app import views
+from app.services import figures
+from app.services.instances import from_live, join_fields, neighbor_table, split_fields
+
+HISTORY = 5
+
+
+def input_form(ext) -> tuple[str, str] | None:
+    """(task, input text) when submitted."""
+    meta = ext.meta
+    c1, c2, c3 = st.columns([1, 4, 1])
+    task = c1.selectbox("Task", sorted(meta["task"].unique()), key="predict_task")
+    row = c2.selectbox("Start from a validation example", meta.loc[meta["task"] == task, "row"].tolist(),
+                       format_func=lambda r: meta["source"].iloc[r][:120], key=f"predict_example_{task}")
+    raw = c3.toggle("Raw text", help="Edit the whole input instead of its fields")
+    prefix, fields = split_fields(meta["source"].iloc[row])
+    with st.form("predict"):
+        if raw or not fields:
+            text = st.text_area("Input", meta["source"].iloc[row], key=f"raw_{row}")
+        else:
+            text = join_fields(prefix, [(name, st.text_area(name, value, key=f"field_{row}_{name}", height=80))
+                                        for name, value in fields])
+        if st.form_submit_button("Predict", type="primary"):
+            return task, text.strip()
+    return None
+
+
+def show_result(view, result, history) -> None:
+    gold = view.ext.meta.loc[view.ext.meta["source"] == result.source, "target"]  # an unedited example
+    st.markdown(f"**Prediction** ({result.task}): `{result.prediction}`" + (f" · target `{gold.iloc[0]}`" if len(gold) else ""))
+    placed = np.array([view.place(from_live(state.infer(view.ckpt, *h)).vector(view.vector)) for h in history])
+    overlays = [figures.marker_trace(placed, "history", text=[t[:80] for _, t in history], color="#555555",
+                                     symbol="circle", size=9, line=True),
+                figures.marker_trace(placed[-1:], "this input", text=[result.source[:80]])]
+    st.caption(views.map_caption(view) + (" · PCA stands in until the Map page's projection is computed"
+                                            if not view.exact else ""))
+    views.draw_map(view, "predict_map", overlays=overlays, height=520)
+    ids, dist = state.neighbor_index(view.ckpt).query(result.embedding, 10)
+    st.markdown("**Nearest validation instances** (cosine distance, original embedding space)")
+    st.dataframe(neighbor_table(view.ext.meta, ids, dist), hide_index=True, width="stretch")
+
+
+with views.friendly_errors():
+    ckpt, ext = views.require_extraction()
+    st.header(f"Predict · {ckpt.name}")
+    if (asked := input_form(ext)) is not None:
+        result = state.infer(ckpt, *asked)  # ValueError on empty input -> a message
+        history = [h for h in st.session_state.get("history", []) if h != asked] + [asked]
+        st.session_state["history"] = history[-HISTORY:]
+    if history := st.session_state.get("history"):
+        show_result(views.current_map(ckpt, ext), state.infer(ckpt, *history[-1]), history)
+    else:
+        st.caption("Pick a task and an example, edit it, and press Predict.")

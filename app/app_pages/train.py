@@ -1,0 +1,103 @@
+"""Train: launch a background training run, watch it live; a finished run joins the checkpoint picker."""
+import functools
+import time
+
+import pandas as pd
+import plotly.express as px
+import streamlit as st
+
+from analysis.methods import REGISTRY
+from analysis.tasks import BUILTIN_SUITE
+from app import state
+from app.services import jobs, uploads
+
+BACKBONES = {"minilm": "MiniLM (pretrained, the default)", "tiny-bert2bert": "tiny-bert2bert (random, a quick demo)"}
+
+
+def custom_task():
+    """Upload a file and map its columns; returns a function that saves it and gives the task argument."""
+    file = st.file_uploader("Your own task (optional): CSV or JSONL, one example per row", type=["csv", "jsonl"])
+    if file is None:
+        return None
+    data = file.getvalue()
+    columns = list(uploads.read_table(data, file.name).columns)
+    cols = st.columns(4)
+    task = cols[0].text_input("Task name", uploads.default_task_name(file.name))
+    mapping = (cols[1].selectbox("Input column", columns), cols[2].selectbox("Target column", columns, index=min(1, len(columns) - 1)),
+               cols[3].selectbox("Label column (optional)", [None, *columns], format_func=lambda c: c or "none"))
+    uploads.validate(data, file.name, task, *mapping)
+    return functools.partial(uploads.save, data, file.name, task, *mapping)
+
+
+def launch(name, tasks, custom, **options) -> None:
+    try:
+        tasks = [*tasks, custom()] if custom else tasks
+        if not tasks:
+            raise ValueError("pick at least one task")
+        steps = options["steps"]
+        jobs.start(name, tasks, **options, extra=("--eval-every", str(max(1, steps // 5)), "--eval-examples", "20"))
+        st.session_state.train_job = name
+    except ValueError as e:  # UploadError included
+        st.error(str(e))
+
+
+def progress(name: str) -> str:
+    status, job, log = jobs.status(name), jobs.load(name), jobs.read_log(name)
+    step = log[-1]["step"] if log else 0
+    extracting = status.state == jobs.RUNNING and status.phase == "extracting"
+    st.progress(step / job.steps, text=f"{name}: {'extracting embeddings for the map' if extracting else status.state}"
+                                        f", step {step} / {job.steps}")
+    if log:
+        chart, table = st.columns([3, 1])
+        chart.plotly_chart(px.line(pd.DataFrame(log), x="step", y="loss", height=300), key="train_loss")
+        evals = [{"step": r["step"], "validation average": r["eval"]["average"]} for r in log if "eval" in r]
+        if evals:
+            table.dataframe(pd.DataFrame(evals), hide_index=True, height=300)
+    if status.state == jobs.RUNNING:
+        if st.button("Cancel run", key="train_cancel"):
+            jobs.cancel(name)
+            st.rerun()
+    elif status.state == jobs.FINISHED:
+        st.success(f"{name} is ready: it now appears in the checkpoint picker.")
+    elif status.state == jobs.FAILED:
+        st.error(f"{name} failed:")
+        st.code(status.message or "no output")
+    else:
+        st.warning(f"{name} was cancelled.")
+    return status.state
+
+
+@st.fragment(run_every=2)
+def live(name: str) -> None:
+    if progress(name) != jobs.RUNNING:
+        state.checkpoint_paths.clear()  # the picker shows the new run at once, not at its cache's expiry
+        st.rerun()  # the whole app, now without polling
+
+
+st.title("Train a hypernetwork")
+with st.container(border=True):
+    st.session_state.setdefault("train_name", time.strftime("run-%Y%m%d-%H%M%S"))
+    name = st.text_input("Run name", key="train_name", help="letters, digits, - and _")
+    tasks = st.multiselect("Builtin tasks", BUILTIN_SUITE, default=BUILTIN_SUITE)
+    cols = st.columns([2, 3, 1, 1])
+    methods = sorted(REGISTRY)
+    method = cols[0].selectbox("Method", methods, index=methods.index("hyperdecoder"))
+    backbone = cols[1].selectbox("Backbone", list(BACKBONES), format_func=BACKBONES.get)
+    steps = cols[2].number_input("Steps", 2, 100_000, 300, step=50)
+    batch_size = cols[3].number_input("Batch size", 2, 256, 16)
+    try:
+        custom, bad_upload = custom_task(), False
+    except uploads.UploadError as e:
+        custom, bad_upload = None, True
+        st.error(str(e))
+    if st.button("Start", type="primary", disabled=bad_upload):
+        launch(name, tasks, custom, method=method, backbone=backbone, steps=int(steps), batch_size=int(batch_size))
+
+runs = jobs.list_jobs()
+if runs:
+    st.subheader("Runs")
+    name = st.selectbox("Run", runs, key="train_job", label_visibility="collapsed")
+    if jobs.status(name).state == jobs.RUNNING:
+        live(name)
+    else:
+        progress(name)

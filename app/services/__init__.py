@@ -1,0 +1,1 @@
+"""Streamlit-free logic behind the explorer's pages (views.py is the one module that draws)."""

@@ -1,0 +1,99 @@
+"""Plotly figures: the map (one WebGL trace per colour category, row ids in customdata) and the layer heatmap."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+PALETTE = px.colors.qualitative.Dark24 + px.colors.qualitative.Light24  # 48 colours, then "Other"
+OTHER, MUTED = "#9e9e9e", "#d9d9d9"
+HOVER_CHARS = 120
+HOVER = ("<b>%{customdata[1]}</b> · %{customdata[2]}<br>%{customdata[3]}<br>target: %{customdata[4]}"
+         "<br>prediction: %{customdata[5]}<extra>row %{customdata[0]}</extra>")
+
+
+def categories(values: pd.Series) -> pd.Series:
+    """Display strings for a colour column: booleans as correct/incorrect, missing values as "(none)"."""
+    if values.dropna().map(type).eq(bool).all() and values.notna().any():
+        return values.map({True: "correct", False: "incorrect"}).fillna("(no prediction)").astype(str)
+    return values.astype(object).where(values.notna(), "(none)").astype(str)
+
+
+def color_groups(cats: pd.Series, within: np.ndarray) -> list[tuple[str, np.ndarray, str]]:
+    """(legend name with count, row mask, colour) of the rows `within`, largest first. Colours follow the overall
+    ranking, so filters never repaint a category; categories beyond the palette share "Other"."""
+    named = list(cats.value_counts().index[:len(PALETTE)])
+    groups = [(c, within & (cats == c).to_numpy(), PALETTE[i]) for i, c in enumerate(named)]
+    groups.append(("Other", within & ~cats.isin(named).to_numpy(), OTHER))
+    return [(f"{c} ({m.sum()})", m, color) for c, m, color in groups if m.any()]
+
+
+def _clip(s: pd.Series) -> pd.Series:
+    s = s.fillna("").astype(str)
+    return s.where(s.str.len() <= HOVER_CHARS, s.str.slice(0, HOVER_CHARS) + "…")
+
+
+def hover_data(meta: pd.DataFrame) -> np.ndarray:
+    cols = [meta["row"], meta["task"], meta["label"].fillna("—"), _clip(meta["source"]), _clip(meta["target"]),
+            _clip(meta["prediction"])]
+    return np.column_stack([c.astype(object).to_numpy() for c in cols])
+
+
+def points(coords: np.ndarray, **kw) -> go.BaseTraceType:
+    """A WebGL scatter for 2-D coords, a 3-D scatter for 3-D ones."""
+    xyz = dict(x=coords[:, 0], y=coords[:, 1])
+    if coords.shape[1] == 3:
+        return go.Scatter3d(**xyz, z=coords[:, 2], mode=kw.pop("mode", "markers"), **kw)
+    return go.Scattergl(**xyz, mode=kw.pop("mode", "markers"), **kw)
+
+
+def map_figure(meta: pd.DataFrame, coords: np.ndarray, cats: pd.Series, *, active: np.ndarray | None = None,
+               hidden: frozenset = frozenset(), highlight: np.ndarray | None = None, highlight_name: str = "selected",
+               overlays=(), height: int = 600) -> go.Figure:
+    """Coloured points; rows outside `active` muted grey, categories in `hidden` left out, `highlight` ringed."""
+    active = np.ones(len(meta), bool) if active is None else active
+    shown = ~cats.isin(hidden).to_numpy()
+    custom = hover_data(meta)
+    size = 5 if len(meta) > 5000 else 7
+    traces = [points(coords[m], name=name, customdata=custom[m], hovertemplate=HOVER,
+                     marker=dict(color=color, size=size, opacity=0.8))
+              for name, m, color in color_groups(cats, shown & active)]
+    muted = shown & ~active
+    if muted.any():
+        traces.insert(0, points(coords[muted], name=f"filtered out ({muted.sum()})", customdata=custom[muted],
+                                hoverinfo="skip", marker=dict(color=MUTED, size=size - 1, opacity=0.5)))
+    if highlight is not None and highlight.any():
+        traces.append(points(coords[highlight], name=f"{highlight_name} ({highlight.sum()})", hoverinfo="skip",
+                             marker=dict(color="rgba(0,0,0,0)", size=size + 6, line=dict(color="black", width=2))))
+    fig = go.Figure([*traces, *overlays])
+    fig.update_layout(height=height, margin=dict(l=0, r=0, t=10, b=0), dragmode="lasso", uirevision="map",
+                      legend=dict(itemsizing="constant", orientation="h", yanchor="top", y=-0.02))
+    fig.update_xaxes(showticklabels=False, title=None)
+    fig.update_yaxes(showticklabels=False, title=None)
+    return fig
+
+
+def marker_trace(coords: np.ndarray, name: str, *, text=None, color="black", symbol="star", size=18,
+                 line: bool = False) -> go.BaseTraceType:
+    """Overlay markers (live point, pins); with `line`, joined in order (the prediction history)."""
+    coords = np.atleast_2d(coords)
+    return points(coords, name=name, text=text, hovertemplate="%{text}<extra></extra>" if text is not None else None,
+                  mode="lines+markers" if line else "markers",
+                  marker=dict(color=color, size=size, symbol=symbol, line=dict(color="white", width=1)),
+                  line=dict(color=color, dash="dot") if line else None)
+
+
+def param_heatmap(rows: list[dict]) -> go.Figure:
+    """Per-layer cosine and relative difference of two instances' generated parameters (compare_params rows)."""
+    names = [r["name"] for r in rows]
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08)
+    for i, (key, title, scale, lo, hi) in enumerate((("cosine", "cosine", "RdBu", -1, 1),
+                                                      ("relative_diff", "relative diff", "Viridis", 0, None))):
+        z = [[r[key] for r in rows]]
+        fig.add_trace(go.Heatmap(z=z, x=names, y=[title], colorscale=scale, zmin=lo, zmax=hi, texttemplate="%{z:.2f}",
+                                 colorbar=dict(len=0.45, y=0.78 - 0.55 * i), hovertemplate="%{x}: %{z:.3f}<extra></extra>"),
+                      row=i + 1, col=1)
+    fig.update_layout(height=260, margin=dict(l=0, r=0, t=10, b=0))
+    return fig

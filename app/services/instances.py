@@ -1,0 +1,55 @@
+"""Instances to predict, pin and compare: task inputs as editable fields, extraction rows and live results alike."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from analysis.extract import Extraction
+from analysis.live import LiveResult
+
+_FIELD = re.compile(r"(?:^|\s)([a-z][a-z0-9_]*):\s")  # "premise: " in "nli premise: ... hypothesis: ..."
+NEIGHBOR_COLUMNS = ["row", "task", "label", "target", "prediction", "source"]
+
+
+def split_fields(source: str) -> tuple[str, list[tuple[str, str]]]:
+    """'nli premise: a hypothesis: b' -> ('nli', [('premise', 'a'), ('hypothesis', 'b')])."""
+    prefix, *rest = _FIELD.split(source)
+    return prefix.strip(), [(rest[i], rest[i + 1].strip()) for i in range(0, len(rest), 2)]
+
+
+def join_fields(prefix: str, fields: list[tuple[str, str]]) -> str:
+    return " ".join(p for p in [prefix, *(f"{name}: {value}" for name, value in fields)] if p)
+
+
+@dataclass
+class Instance:
+    name: str                      # "row 12" or "typed input"
+    source: str
+    task: str
+    output: str
+    embedding: np.ndarray
+    params: dict[str, np.ndarray]  # layer ("decoder.0") -> sketched generated parameters
+    row: int | None = None
+
+    def vector(self, column: str) -> np.ndarray:
+        """The vector a map of `column` ("embedding" or "params.<layer>") plots for this instance."""
+        return self.embedding if column == "embedding" else self.params[column.removeprefix("params.")]
+
+
+def from_row(ext: Extraction, row: int) -> Instance:
+    if not 0 <= row < len(ext.meta):
+        raise ValueError(f"row {row} is not in this extraction: rows run from 0 to {len(ext.meta) - 1}")
+    r = ext.meta.iloc[row]
+    params = {c.removeprefix("params."): ext.vectors(c)[row] for c in ext.param_columns}
+    return Instance(f"row {row}", r["source"], r["task"], r["prediction"] or "", ext.embedding[row], params, row)
+
+
+def from_live(result: LiveResult) -> Instance:
+    return Instance("typed input", result.source, result.task, result.prediction, result.embedding, result.params)
+
+
+def neighbor_table(meta: pd.DataFrame, ids: np.ndarray, distances: np.ndarray) -> pd.DataFrame:
+    return meta.iloc[ids][NEIGHBOR_COLUMNS].assign(distance=np.round(distances, 4)).reset_index(drop=True)

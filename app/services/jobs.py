@@ -1,0 +1,178 @@
+"""Training runs started from the app: a detached driver runs `train`, then `extract`, tracked by files.
+
+    RUNS_DIR/<name>/            the checkpoint (train writes it, extract adds extraction/)
+    RUNS_DIR/<name>.log.jsonl   one record per training step (train writes it)
+    RUNS_DIR/<name>.out         the driver's and its children's stdout and stderr
+    RUNS_DIR/<name>.job.json    the Job record; the driver sets its phase and final status
+
+Everything lives in files, so a browser refresh or an app restart finds running jobs again.
+The driver leads its own process group: cancelling kills it and the train/extract child together.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from app import config
+
+NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+EXTRACT_EXAMPLES = 200  # per task: enough for a readable map, quick to extract
+RUNNING, FINISHED, FAILED, CANCELLED = "running", "finished", "failed", "cancelled"
+
+
+@dataclass
+class Job:
+    name: str
+    train: list[str]  # the full train command line
+    extract: list[str]
+    steps: int
+    pid: int = 0
+    started: float = field(default_factory=time.time)
+    phase: str = "training"  # then "extracting"
+    status: str = RUNNING
+    returncode: int | None = None
+
+
+@dataclass
+class Status:
+    state: str
+    phase: str
+    message: str = ""  # for a failed job: the tail of its output
+
+
+def _paths(name: str) -> dict[str, Path]:
+    d = Path(config.RUNS_DIR)
+    return {"dir": d / name, "log": d / f"{name}.log.jsonl", "out": d / f"{name}.out", "job": d / f"{name}.job.json"}
+
+
+def _save(job: Job, path: Path) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(asdict(job)))
+    os.replace(tmp, path)  # atomic: the app may read while the driver writes
+
+
+def load(name: str) -> Job:
+    return Job(**json.loads(_paths(name)["job"].read_text()))
+
+
+def list_jobs() -> list[str]:
+    """Names of all jobs in the runs dir, newest first."""
+    files = Path(config.RUNS_DIR).glob("*.job.json")
+    return [f.name.removesuffix(".job.json") for f in sorted(files, key=lambda f: -f.stat().st_mtime)]
+
+
+def check_name(name: str) -> None:
+    if not NAME.fullmatch(name):
+        raise ValueError(f"run name {name!r}: use 1-64 letters, digits, '-' or '_'")
+    taken = [p for p in _paths(name).values() if p.exists()]
+    taken += [d / name for d in config.CHECKPOINT_DIRS if (d / name).exists()]
+    if taken:
+        raise ValueError(f"run name {name!r} is taken ({taken[0]}); pick another name")
+
+
+def start(name: str, tasks: list[str], method: str, backbone: str, steps: int, batch_size: int,
+          extra: tuple[str, ...] = ()) -> Job:
+    """Launch train + extract in the background; `extra` holds further `train` flags."""
+    check_name(name)
+    paths = _paths(name)
+    paths["job"].parent.mkdir(parents=True, exist_ok=True)
+    python = [sys.executable, "-m", "analysis"]
+    train = [*python, "train", "--method", method, "--backbone", backbone, "--tasks", *tasks, "--steps", str(steps),
+             "--batch-size", str(batch_size), "--output", str(paths["dir"]), *extra]
+    extract = [*python, "extract", str(paths["dir"]), "--max-examples", str(EXTRACT_EXAMPLES)]
+    job = Job(name, train, extract, steps)
+    _save(job, paths["job"])
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    with paths["out"].open("wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "app.services.jobs", str(paths["job"])], cwd=config.ROOT,
+                                env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    job.pid = proc.pid
+    _save(job, paths["job"])
+    return job
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0:  # not recorded yet; never signal our own process group
+        return False
+    try:  # reap it if it is our child, else it would linger as a zombie that looks alive
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    except ChildProcessError:
+        pass  # started by an earlier app process
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def tail(path: Path, lines: int = 15) -> str:
+    if not path.exists():
+        return ""
+    text = path.read_text(errors="replace").replace("\r", "\n")  # tqdm redraws its bar with \r
+    return "\n".join([line for line in text.splitlines() if line.strip()][-lines:])
+
+
+def status(name: str) -> Status:
+    job = load(name)
+    if job.status == RUNNING and job.pid and not _alive(job.pid):
+        job.status = FAILED  # the driver died without recording an outcome (killed, out of memory)
+    message = tail(_paths(name)["out"]) if job.status == FAILED else ""
+    return Status(job.status, job.phase, message)
+
+
+def read_log(name: str) -> list[dict]:
+    """The training log so far; a half-written last line is skipped."""
+    path = _paths(name)["log"]
+    records = []
+    for line in path.read_text().splitlines() if path.exists() else []:
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            pass
+    return records
+
+
+def cancel(name: str) -> None:
+    job = load(name)
+    if job.status != RUNNING or job.pid <= 0:
+        return
+    try:
+        os.killpg(job.pid, signal.SIGTERM)
+        for _ in range(50):
+            if not _alive(job.pid):
+                break
+            time.sleep(0.1)
+        else:
+            os.killpg(job.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    job.status = CANCELLED
+    _save(job, _paths(name)["job"])
+
+
+def drive(job_file: Path) -> int:
+    """The background driver: train, then extract when training succeeded; record the outcome."""
+    job = Job(**json.loads(job_file.read_text()))
+    job.pid = os.getpid()  # start() records it too, but may not have yet
+    _save(job, job_file)
+    code = subprocess.call(job.train)
+    if code == 0:
+        job.phase = "extracting"
+        _save(job, job_file)
+        code = subprocess.call(job.extract)
+    job.status, job.returncode = (FINISHED if code == 0 else FAILED), code
+    _save(job, job_file)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(drive(Path(sys.argv[1])))

@@ -1,0 +1,71 @@
+"""Selections and filters over an extraction's rows: row ids from a plotly event, facet/text filters, summaries, export."""
+from __future__ import annotations
+
+import io
+import re
+
+import numpy as np
+import pandas as pd
+
+FACETS = ("task", "label", "output_type", "correct")
+TABLE_COLUMNS = ["row", "task", "label", "output_type", "correct", "source", "target", "prediction"]
+
+
+def event_rows(event) -> list[int]:
+    """Row ids from a plotly selection event (customdata[0] of each point; overlays without customdata skipped)."""
+    points = ((event or {}).get("selection") or {}).get("points") or []
+    ids = []
+    for p in points:
+        custom = p.get("customdata")
+        if custom is not None:
+            ids.append(int(custom[0] if isinstance(custom, (list, tuple)) else custom))
+    return list(dict.fromkeys(ids))
+
+
+def filter_mask(meta: pd.DataFrame, facets: dict[str, list], query: str = "", regex: bool = False) -> np.ndarray:
+    """Rows matching every non-empty facet choice and the text query on the input (ValueError on a bad regex)."""
+    mask = np.ones(len(meta), bool)
+    for column, chosen in facets.items():
+        if chosen:
+            mask &= meta[column].astype(object).where(meta[column].notna(), None).isin(chosen).to_numpy()
+    if query:
+        if regex:
+            try:
+                re.compile(query)
+            except re.error as e:
+                raise ValueError(f"not a valid regular expression ({e}); untick 'regex' to search plain text") from None
+        mask &= meta["source"].str.contains(query, case=False, regex=regex, na=False).to_numpy()
+    return mask
+
+
+def facet_options(meta: pd.DataFrame, column: str) -> list:
+    values = meta[column].dropna().unique().tolist()
+    return sorted(values, key=str) + ([None] if meta[column].isna().any() else [])
+
+
+def composition(rows: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Counts and shares per task, label and output type, with the error rate of each task."""
+    out = {}
+    for column in ("task", "label", "output_type"):
+        counts = rows[column].fillna("(none)").value_counts().rename_axis(column).reset_index(name="count")
+        counts["share"] = counts["count"] / max(len(rows), 1)
+        if column == "task":
+            errors = rows.assign(error=rows["correct"].map({True: 0.0, False: 1.0})).groupby("task")["error"].mean()
+            counts["error rate"] = counts["task"].map(errors)
+        out[column] = counts
+    return out
+
+
+def error_rate(rows: pd.DataFrame) -> float | None:
+    scored = rows["correct"].dropna()
+    return None if scored.empty else 1.0 - scored.astype(bool).mean()
+
+
+def to_csv(rows: pd.DataFrame) -> bytes:
+    return rows.to_csv(index=False).encode()
+
+
+def to_parquet(rows: pd.DataFrame) -> bytes:
+    buf = io.BytesIO()
+    rows.to_parquet(buf, index=False)
+    return buf.getvalue()

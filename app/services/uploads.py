@@ -1,0 +1,116 @@
+"""Uploaded CSV / JSONL files for custom tasks: checked here so that training never starts on a bad file.
+
+    table = read_table(data, "reviews.csv")          # DataFrame indexed by file line number
+    spec = save(data, "reviews.csv", "reviews", "text", "stars")  # "reviews=runs/uploads/...csv:text,stars"
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from analysis.tasks import known_tasks
+from app import config
+
+MIN_ROWS = 20  # the custom task holds 10% out for validation: at least 2 examples
+TASK_NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
+
+
+class UploadError(ValueError):
+    """An uploaded file cannot be used; the message says what to fix."""
+
+
+def _decode(data: bytes, filename: str) -> str:
+    size_mb = len(data) / 2**20
+    if size_mb > config.MAX_UPLOAD_MB:
+        raise UploadError(f"{filename} is {size_mb:.1f} MB; the limit is {config.MAX_UPLOAD_MB} MB")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise UploadError(f"{filename}, line {line}: not valid UTF-8 (byte {e.start}); re-save the file as UTF-8") from None
+    if not text.strip():
+        raise UploadError(f"{filename} is empty")
+    return text
+
+
+def _read_jsonl(text: str, filename: str) -> pd.DataFrame:
+    rows, lines = [], []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise UploadError(f"{filename}, line {number}: invalid JSON ({e.msg}); expected one object per line") from None
+        if not isinstance(record, dict):
+            raise UploadError(f"{filename}, line {number}: expected a JSON object, got {type(record).__name__}")
+        rows.append(record)
+        lines.append(number)
+    return pd.DataFrame(rows, index=lines)
+
+
+def read_table(data: bytes, filename: str) -> pd.DataFrame:
+    """The file's rows, indexed by their line number in the file (for error messages)."""
+    suffix = Path(filename).suffix.lower()
+    if suffix not in (".csv", ".jsonl"):
+        raise UploadError(f"{filename}: upload a .csv or .jsonl file, not {suffix or 'a file without extension'}")
+    text = _decode(data, filename)
+    if suffix == ".jsonl":
+        table = _read_jsonl(text, filename)
+    else:
+        try:
+            table = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError) as e:
+            raise UploadError(f"{filename}: not a readable CSV file ({str(e).strip()})") from None
+        table.index = range(2, len(table) + 2)  # line 1 is the header
+    if len(table) < MIN_ROWS:
+        raise UploadError(f"{filename} has {len(table)} rows; a task needs at least {MIN_ROWS}")
+    return table
+
+
+def _is_text(value) -> bool:
+    if isinstance(value, float) and math.isnan(value):  # a JSONL row without the key
+        return False
+    return isinstance(value, (str, int, float)) and not isinstance(value, bool) and bool(str(value).strip())
+
+
+def check_columns(table: pd.DataFrame, filename: str, columns: list[str]) -> None:
+    for column in columns:
+        if column not in table.columns:
+            raise UploadError(f"{filename}: no column {column!r}; the file has {', '.join(map(repr, table.columns))}")
+        if re.search(r"[,:]", column):  # they separate the columns in the task's CLI string
+            raise UploadError(f"{filename}: rename column {column!r}; column names cannot contain ',' or ':'")
+        values = table[column]
+        bad = ~values.map(_is_text)
+        if bad.any():
+            raise UploadError(f"{filename}, line {bad.idxmax()}: column {column!r} must be non-empty text, "
+                              f"got {values[bad.idxmax()]!r}")
+
+
+def default_task_name(filename: str) -> str:
+    name = re.sub(r"[^a-z0-9_]+", "_", Path(filename).stem.lower()).strip("_")
+    return name if TASK_NAME.fullmatch(name) else f"task_{name}"[:32]
+
+
+def validate(data: bytes, filename: str, task: str, input_col: str, target_col: str, label_col: str | None = None) -> None:
+    if not TASK_NAME.fullmatch(task):
+        raise UploadError(f"task name {task!r}: use lowercase letters, digits and '_', starting with a letter")
+    if task in known_tasks():
+        raise UploadError(f"task name {task!r} is a builtin task; pick another name")
+    check_columns(read_table(data, filename), filename, [c for c in (input_col, target_col, label_col) if c])
+
+
+def save(data: bytes, filename: str, task: str, input_col: str, target_col: str, label_col: str | None = None) -> str:
+    """Validate, store under RUNS_DIR/uploads/ and return the custom-task argument for `train --tasks`."""
+    validate(data, filename, task, input_col, target_col, label_col)
+    columns = [c for c in (input_col, target_col, label_col) if c]
+    path = Path(config.RUNS_DIR) / "uploads" / f"{task}-{hashlib.sha256(data).hexdigest()[:10]}{Path(filename).suffix.lower()}"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return f"{task}={path}:{','.join(columns)}"

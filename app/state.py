@@ -1,0 +1,140 @@
+"""Cached loaders shared by every session, keyed on cheap values (a Ckpt is its path plus a file-time stamp, a
+vector name, projection settings), and the few session-state values the pages share."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from analysis.extract import Extraction, load_extraction
+from analysis.live import LiveModel, LiveResult, SwapResult
+from analysis.neighbors import KnnPlacer, NeighborIndex
+from analysis.projection import Projection, ProjectionSettings, warmup_umap
+from analysis.report import DEFAULT_MAP, projection_cache
+from app import config
+from app.services import maps, reports
+from app.services.catalog import Ckpt, discover
+
+COLOR_FIELDS = ["task", "label", "output_type", "correct", "cluster", "prediction", "target", "split"]
+
+
+# --- checkpoints ---
+
+@st.cache_data(ttl=5, show_spinner=False)
+def checkpoint_paths() -> dict[str, str]:
+    """Refreshed every few seconds, so runs finished on the Train page appear in the picker."""
+    return {name: str(path) for name, path in discover(config.CHECKPOINT_DIRS, config.RUNS_DIR).items()}
+
+
+def checkpoint(name: str | None = None) -> Ckpt | None:
+    """A named checkpoint, by default the one picked in the sidebar."""
+    name = name or st.session_state.get("checkpoint")
+    paths = checkpoint_paths()
+    return Ckpt.at(name, Path(paths[name])) if name in paths else None
+
+
+@st.cache_resource(show_spinner=False)
+def start_warmup() -> None:
+    """Compile UMAP's kernels once per process, in the background, so a later fit does not pay for it."""
+    if config.WARMUP_UMAP:
+        warmup_umap(background=True)
+
+
+# --- cached data and models ---
+
+@st.cache_resource(max_entries=4, show_spinner="Loading the extraction…")
+def extraction(ckpt: Ckpt) -> Extraction:
+    return load_extraction(ckpt.dir)
+
+
+@st.cache_resource(max_entries=2, show_spinner="Loading the model…")
+def live_model(ckpt: Ckpt) -> LiveModel:
+    return LiveModel.from_checkpoint(ckpt.dir)
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def neighbor_index(ckpt: Ckpt, vector: str = "embedding") -> NeighborIndex:
+    return NeighborIndex(extraction(ckpt).vectors(vector))
+
+
+@st.cache_resource(max_entries=16, show_spinner="Projecting…")
+def _projection(ckpt: Ckpt, vector: str, settings: ProjectionSettings) -> Projection:
+    if (p := maps.available(extraction(ckpt).vectors(vector), settings, projection_cache(ckpt.dir))) is None:
+        raise LookupError  # not cached, and exceptions are not cached either: a finished fit is picked up later
+    return p
+
+
+def projection(ckpt: Ckpt, vector: str, settings: ProjectionSettings) -> tuple[Projection, bool]:
+    """(map, is_requested): the requested map when cached or instant, else a PCA of the same dimension."""
+    try:
+        return _projection(ckpt, vector, settings), True
+    except LookupError:
+        return _projection(ckpt, vector, maps.fallback(settings)), False
+
+
+@st.cache_resource(show_spinner=False)
+def projection_jobs() -> maps.ProjectionJobs:
+    return maps.ProjectionJobs()
+
+
+def job_key(ckpt: Ckpt, vector: str, settings: ProjectionSettings) -> str:
+    return f"{ckpt.path}|{ckpt.stamp}|{vector}|{settings}"
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def placer(ckpt: Ckpt, vector: str, settings: ProjectionSettings) -> KnnPlacer:
+    """Places live points on the map shown (`settings` are the projection's own, fallback included)."""
+    return KnnPlacer(extraction(ckpt).vectors(vector), projection(ckpt, vector, settings)[0].coords)
+
+
+@st.cache_data(max_entries=16, show_spinner="Clustering in the original space…")
+def clusters(ckpt: Ckpt, vector: str, k: int) -> np.ndarray:
+    return maps.kmeans_labels(extraction(ckpt).vectors(vector), k)
+
+
+@st.cache_data(max_entries=16, show_spinner="Computing the cluster-quality report…")
+def report(ckpt: Ckpt, vector: str, settings: ProjectionSettings) -> dict:
+    if hit := reports.precomputed(ckpt.dir, vector):
+        return hit
+    return reports.compute(extraction(ckpt), vector, projection(ckpt, vector, settings)[0].coords)
+
+
+@st.cache_data(max_entries=256, show_spinner="Generating…")
+def infer(ckpt: Ckpt, task: str, text: str) -> LiveResult:
+    return live_model(ckpt).infer([text], [task])[0]
+
+
+@st.cache_data(max_entries=64, show_spinner="Decoding with swapped adapters…")
+def swap(ckpt: Ckpt, a: tuple[str, str], b: tuple[str, str]) -> SwapResult:
+    return live_model(ckpt).swap(a, b)
+
+
+# --- session state ---
+
+def kept(widget, label: str, key: str, default, **kw):
+    """A widget whose value survives page switches (Streamlit drops widget state when its page is not shown)."""
+    value = st.session_state.get(key, st.session_state.get(f"_kept.{key}", default))
+    if "options" in kw and value not in kw["options"]:  # e.g. a layer the new checkpoint does not have
+        value = default
+    st.session_state[key] = value
+    st.session_state[f"_kept.{key}"] = value = widget(label, key=key, **kw)
+    return value
+
+
+def map_settings() -> tuple[str, ProjectionSettings]:
+    """The vector and projection chosen on the Map page (DEFAULT_MAP until then); every page maps the same way."""
+    get = lambda name, default: st.session_state.get(f"_kept.map_{name}", default)  # noqa: E731
+    d = DEFAULT_MAP
+    settings = ProjectionSettings(method=get("method", d.method), n_components=get("dims", d.n_components),
+                                  pca_dims=50 if get("pca50", False) else None, seed=get("seed", d.seed),
+                                  metric=d.metric, n_neighbors=get("n_neighbors", d.n_neighbors),
+                                  min_dist=get("min_dist", d.min_dist), perplexity=get("perplexity", d.perplexity))
+    return get("vector", "embedding"), settings
+
+
+def reset_for_checkpoint() -> None:
+    """Row ids, pins and live history belong to one checkpoint's extraction."""
+    for key in ("sel_ids", "pins", "history", "linked_ids", "swap_for",
+                "cmp_row_A", "cmp_row_B", "_kept.cmp_row_A", "_kept.cmp_row_B"):
+        st.session_state.pop(key, None)

@@ -1,0 +1,170 @@
+"""Streamlit pieces shared by several pages (the one services module that draws): friendly errors, the checkpoint
+guard, the map chart and its status, quality tables. Figures and logic come from the Streamlit-free modules."""
+from __future__ import annotations
+
+import logging
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from analysis.checkpoint import CheckpointError
+from analysis.extract import Extraction
+from analysis.projection import Projection, umap_ready
+from analysis.report import projection_cache
+from app import config, state
+from app.services import figures, maps, reports, selection
+from app.services.catalog import Ckpt
+
+log = logging.getLogger("hyperlens.app")
+
+
+@contextmanager
+def friendly_errors():
+    """Errors as messages that say what to do, never a traceback (also usable as a decorator)."""
+    try:
+        yield
+    except CheckpointError as e:
+        st.error(f"This checkpoint cannot be loaded: {e}")
+    except FileNotFoundError as e:
+        st.warning(f"Missing file: {e}")
+    except ValueError as e:
+        st.error(str(e))
+    except Exception as e:  # noqa: BLE001 -- the last resort; the traceback goes to the server log
+        log.exception("page failed")
+        st.error(f"Something went wrong ({type(e).__name__}: {e}). The server log has the details.")
+
+
+def has_extraction(ckpt: Ckpt) -> bool:
+    """True, or a message with the command that creates the extraction."""
+    if not ckpt.has_extraction:
+        st.warning(f"**{ckpt.name}** has no extraction yet, so there is nothing to map. Create it with:")
+        st.code(f"python -m analysis extract {ckpt.path}", language="bash")
+    return ckpt.has_extraction
+
+
+def require_extraction() -> tuple[Ckpt, Extraction]:
+    """The sidebar's checkpoint and its extraction, or a message saying how to get them (and the page stops)."""
+    ckpt = state.checkpoint()
+    if ckpt is None:
+        dirs = ", ".join(str(d) for d in [*config.CHECKPOINT_DIRS, config.RUNS_DIR])
+        st.info(f"No checkpoints found in {dirs}. Train one on the Train page, or point HYPERLENS_CHECKPOINTS "
+                "at a folder of checkpoints.")
+        st.stop()
+    if not has_extraction(ckpt):
+        st.stop()
+    return ckpt, state.extraction(ckpt)
+
+
+@dataclass
+class MapView:
+    ckpt: Ckpt
+    ext: Extraction
+    vector: str
+    projection: Projection
+    exact: bool  # False: a PCA stands in for a UMAP/t-SNE map that is not computed yet
+
+    @property
+    def coords(self) -> np.ndarray:
+        return self.projection.coords
+
+    def place(self, x: np.ndarray) -> np.ndarray:
+        """A new point's position, from its nearest extraction rows in the original space."""
+        return state.placer(self.ckpt, self.vector, self.projection.settings).place(x).coords
+
+
+def current_map(ckpt: Ckpt, ext: Extraction) -> MapView:
+    vector, settings = state.map_settings()
+    if vector not in ("embedding", *ext.param_columns):  # a layer another checkpoint has and this one lacks
+        vector = "embedding"
+    return MapView(ckpt, ext, vector, *state.projection(ckpt, vector, settings))
+
+
+def color_values(view: MapView, color_by: str) -> pd.Series:
+    if color_by == "cluster":  # k-means in the original space, k = number of tasks
+        k = max(2, view.ext.meta["task"].nunique())
+        return pd.Series(state.clusters(view.ckpt, view.vector, k)).map(lambda c: f"cluster {c}")
+    return view.ext.meta[color_by]
+
+
+def draw_map(view: MapView, key: str, *, active=None, hidden=frozenset(), highlight=None, highlight_name="selected",
+             overlays=(), height: int = 600) -> None:
+    """The map chart, selectable (read selections with pending_selection(key)); above maps.MAX_POINTS points
+    a task-stratified sample is drawn."""
+    meta = view.ext.meta
+    cats = figures.categories(color_values(view, st.session_state.get("color_by", "task")))
+    shown = maps.stratified_sample(meta)
+    if len(shown) < len(meta):
+        st.caption(f"Showing {len(shown):,} of {len(meta):,} points, sampled per task.")
+    pick = lambda a: None if a is None else np.asarray(a)[shown]  # noqa: E731
+    fig = figures.map_figure(meta.iloc[shown], view.coords[shown], cats.iloc[shown].reset_index(drop=True),
+                             active=pick(active), hidden=hidden, highlight=pick(highlight),
+                             highlight_name=highlight_name, overlays=overlays, height=height)
+    st.plotly_chart(fig, key=key, on_select="rerun", selection_mode=("points", "box", "lasso"),
+                    config={"scrollZoom": True, "displaylogo": False})
+
+
+def pending_selection(key: str, n: int) -> list[int] | None:
+    """Row ids (< n) of a chart's newest selection event, once: None when the event is empty or already taken.
+    Read before drawing, so the highlight drawn in the same run already shows it."""
+    rows = [r for r in selection.event_rows(st.session_state.get(key)) if 0 <= r < n]
+    seen_key = f"{key}.seen"
+    if rows == st.session_state.get(seen_key, []):
+        return None
+    st.session_state[seen_key] = rows
+    return rows or None
+
+
+def map_caption(view: MapView) -> str:
+    s = view.projection.settings
+    extra = f", PCA-{s.pca_dims} first" if s.pca_dims and s.method != "pca" else ""
+    cached = " (cached)" if view.projection.from_cache else ""
+    return (f"{view.vector} · {s.method.upper()} {s.n_components}-D{extra}, seed {s.seed}{cached} · "
+            f"n={len(view.coords):,} · legend: click hides, double-click isolates")
+
+
+def projection_status(view: MapView) -> None:
+    """When the requested map is not computed yet: say so, and offer to fit it in the background."""
+    if view.exact:
+        return
+    wanted = state.map_settings()[1]
+    name, key = wanted.method.upper(), state.job_key(view.ckpt, view.vector, wanted)
+    job = state.projection_jobs().get(key)
+    if job is not None and (not job.done() or job.exception() is None):
+        _await_job(key, name)
+        return
+    c1, c2 = st.columns([3, 1])
+    if job is None:
+        c1.info(f"The {name} map with these settings is not computed yet: showing PCA meanwhile.")
+    else:
+        c1.error(f"The {name} fit failed: {job.exception()}. Change the settings or try again.")
+    if c2.button(f"Compute {name}", help="Runs in the background; the map switches when it is done"):
+        state.projection_jobs().submit(key, view.ext.vectors(view.vector), wanted, projection_cache(view.ckpt.dir))
+        st.rerun()
+
+
+@st.fragment(run_every=3)
+def _await_job(key: str, name: str) -> None:
+    if state.projection_jobs().get(key).done():
+        st.rerun()  # the whole page: the map switches to the new projection (or shows the failure)
+    compiling = name == "UMAP" and not umap_ready()
+    st.status(f"Computing the {name} map in the background"
+              f"{': compiling UMAP kernels first (once per server)' if compiling else ''}… showing PCA meanwhile.")
+
+
+def quality_tables(report: dict, compact: bool = False) -> None:
+    st.caption(f"Original {report.get('vector', 'embedding')} space, cosine · n={report['n']} · k={report['k']} · "
+               "shuffled-label baselines beside each score")
+    if compact:
+        st.dataframe(reports.summary_table(report), width="stretch")
+        return
+    st.dataframe(reports.facet_table(report), hide_index=True, width="stretch")
+    if not (within := reports.within_task_table(report)).empty:
+        st.markdown("**Label kNN accuracy within each task**")
+        st.dataframe(within, hide_index=True, width="stretch")
+    if report.get("trustworthiness") is not None:
+        st.caption(f"Trustworthiness@{report['k']} of the 2-D map (map quality): {report['trustworthiness']:.3f}")
+    st.markdown("**k-means clusters (original space)**")
+    st.dataframe(reports.clusters_table(report), hide_index=True, width="stretch")

@@ -1,0 +1,162 @@
+"""Drive the app in headless Chromium (Debian's `chromium` + `chromium-driver`) through selenium.
+
+    with app_server(env) as app, chrome(tmp) as driver:
+        driver.get(app.url); wait_map(driver); assert not exceptions(driver)
+
+Shared by tests/test_browser.py and bench/app.py.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+CHROME_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                # headless Chromium draws WebGL (Plotly's Scattergl) blank without a software GL backend
+                "--use-angle=swiftshader", "--enable-unsafe-swiftshader", "--window-size=1600,1000")
+IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"  # the script run has finished
+
+
+def ensure_chromium() -> str | None:
+    """None when Chromium and its driver are ready (installed with apt when missing and root), else why not."""
+    if shutil.which("chromium") and Path(CHROMEDRIVER).exists():
+        return None
+    if os.geteuid() != 0:
+        return "chromium and chromium-driver are not installed (apt-get install chromium chromium-driver)"
+    cmd = "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver"
+    done = subprocess.run(["sh", "-c", cmd], capture_output=True, text=True)
+    if done.returncode:
+        return f"installing chromium failed: {done.stderr.strip()[-300:]}"
+    return None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class App:
+    url: str
+    process: subprocess.Popen
+    launched: float  # time.perf_counter() at launch
+
+
+def streamlit_command(port: int) -> list[str]:
+    """As `make run` starts it, on another port."""
+    return [sys.executable, "-m", "streamlit", "run", "app/streamlit_app.py", "--server.port", str(port),
+            "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+
+
+@contextmanager
+def app_server(env: dict | None = None, log: Path | None = None, timeout: float = 60):
+    """The app in a subprocess, yielded once /_stcore/health answers."""
+    port = free_port()
+    full_env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
+                "NUMBA_THREADING_LAYER": "omp", **(env or {})}
+    out = open(log, "wb") if log else subprocess.DEVNULL
+    launched = time.perf_counter()
+    proc = subprocess.Popen(streamlit_command(port), cwd=ROOT, env=full_env, stdout=out, stderr=subprocess.STDOUT)
+    app = App(f"http://127.0.0.1:{port}", proc, launched)
+    try:
+        wait_healthy(app, timeout)
+        yield app
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        if log:
+            out.close()
+
+
+def wait_healthy(app: App, timeout: float) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if app.process.poll() is not None:
+            raise RuntimeError(f"the app exited with code {app.process.returncode} before it was ready")
+        try:
+            with urllib.request.urlopen(app.url + "/_stcore/health", timeout=1) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise TimeoutError(f"the app did not answer {app.url}/_stcore/health within {timeout:.0f} s")
+
+
+@contextmanager
+def chrome(user_data_dir: Path | None = None):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    with tempfile.TemporaryDirectory() as tmp:
+        options = webdriver.ChromeOptions()
+        options.binary_location = CHROMIUM
+        for flag in (*CHROME_FLAGS, f"--user-data-dir={user_data_dir or tmp}"):
+            options.add_argument(flag)
+        driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
+        try:
+            yield driver
+        finally:
+            driver.quit()
+
+
+def wait_for(driver, selector: str, timeout: float = 30):
+    """The first element matching a CSS selector, or an XPath when it starts with '/'."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    by = By.XPATH if selector.startswith("/") else By.CSS_SELECTOR
+    return WebDriverWait(driver, timeout, poll_frequency=0.02).until(ec.presence_of_element_located((by, selector)))
+
+
+def markdown_bold(text: str) -> str:
+    """XPath of a **bold** phrase in st.markdown, e.g. Predict's "**Prediction**"."""
+    return f"//*[@data-testid='stMarkdownContainer']//strong[normalize-space()='{text}']"
+
+
+def wait_map(driver, timeout: float = 60):
+    """The first Plotly chart drawn with WebGL (a Scattergl map has a canvas inside its plot div)."""
+    return wait_for(driver, ".js-plotly-plot canvas", timeout)
+
+
+def wait_idle(driver, timeout: float = 60) -> None:
+    """Until the page's script run has finished (a fragment's timer may start another later)."""
+    wait_for(driver, IDLE, timeout)
+
+
+def exceptions(driver) -> list[str]:
+    """Texts of the tracebacks Streamlit shows on the page (none is the goal)."""
+    from selenium.webdriver.common.by import By
+    return [e.text for e in driver.find_elements(By.CSS_SELECTOR, "[data-testid='stException']")]
+
+
+def screenshot(driver, path: Path, full_page: bool = True) -> Path:
+    """A PNG of the page; full_page grows the window to the main column's height first (Streamlit scrolls
+    inside that column, not the document)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    size = driver.get_window_size()
+    if full_page:
+        height = driver.execute_script(
+            "const m = document.querySelector(\"[data-testid='stMainBlockContainer']\");"
+            "return m ? m.scrollHeight : document.body.scrollHeight;")
+        driver.set_window_size(size["width"], max(size["height"], height + 200))
+        time.sleep(0.5)  # let charts resize
+    driver.save_screenshot(str(path))
+    driver.set_window_size(size["width"], size["height"])
+    return path
