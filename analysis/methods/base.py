@@ -131,6 +131,20 @@ class Method(nn.Module):
         return dataclasses.asdict(self.config)
 
 
+class GeneratedDecoderMethod(Method):
+    """Learned ("manual") parallel adapters in the encoder, per-input generated ones in the decoder
+    (Hyperdecoder, PHA). Subclasses build `self.encoder_adapters` and fill decoder sites in `prepare`."""
+    encoder_adapters: nn.ModuleList
+
+    def sites(self):
+        return [Site(s, i, "ffn_parallel") for s in STACKS for i in range(self.n_layers[s])]
+
+    def transform(self, site, x, out):
+        if site.stack == "encoder":
+            return out + self.encoder_adapters[site.layer](x)
+        return out + self.generated(site)(x, "relu")
+
+
 def build_config(cls: type, config: dict | str | None):
     """A method config from a dict or JSON text; unknown keys are an error, not silently ignored."""
     if isinstance(config, str):

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from . import register
-from .base import Method, Site
+from .base import GeneratedDecoderMethod, Site
 from .layers import Adapter, AdapterHeads, masked_mean
 
 
@@ -36,7 +36,7 @@ class AdapterGenerator(nn.Module):
 
 
 @register
-class Hyperdecoder(Method):
+class Hyperdecoder(GeneratedDecoderMethod):
     name, Config = "hyperdecoder", HyperdecoderConfig
     paper_backbone = "t5-v1_1-large"
     conditioning = "MLP(masked mean of the encoder output)"
@@ -49,9 +49,6 @@ class Hyperdecoder(Method):
         self.mlp = nn.Sequential(nn.Linear(d, d), nn.ReLU(), nn.Linear(d, d))
         self.generator = AdapterGenerator(d, L, config.layer_embedding_dim, config.generator_hidden, config.decoder_adapter_dim)
 
-    def sites(self):
-        return [Site(s, i, "ffn_parallel") for s in ("encoder", "decoder") for i in range(self.n_layers[s])]
-
     def prepare(self, state, stage, encoder_hidden=None):
         if stage != "decoder":
             return
@@ -59,8 +56,3 @@ class Hyperdecoder(Method):
         weights, L = self.generator(state.embedding), self.n_layers["decoder"]
         for layer in range(L):
             state.generated[Site("decoder", layer, "ffn_parallel")] = weights.every(L, layer)
-
-    def transform(self, site, x, out):
-        if site.stack == "encoder":
-            return out + self.encoder_adapters[site.layer](x)
-        return out + self.generated(site)(x, "relu")

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import register
-from .base import Method, Site
+from .base import GeneratedDecoderMethod, Site
 from .layers import Adapter, AdapterHeads, masked_mean
 
 
@@ -50,7 +50,7 @@ def prototype_loss(v, prototypes, groups, tau):
 
 
 @register
-class PHA(Method):
+class PHA(GeneratedDecoderMethod):
     name, Config = "pha", PHAConfig
     paper_backbone = "t5-base"
     conditioning = "retriever embedding v = MLP(masked mean of the encoder output); extras: chosen prototype"
@@ -68,9 +68,6 @@ class PHA(Method):
         self.hypernet = nn.Sequential(nn.Linear(2 * e, config.hyper_hidden), nn.ReLU(),
                                       nn.Linear(config.hyper_hidden, e), nn.LayerNorm(e))
         self.heads = AdapterHeads(e, d, config.adapter_dim, init="hyperfan")
-
-    def sites(self):
-        return [Site(s, i, "ffn_parallel") for s in ("encoder", "decoder") for i in range(self.n_layers[s])]
 
     def choose_prototypes(self, v, task_ids):
         if self.config.prototype == "gold":
@@ -90,11 +87,6 @@ class PHA(Method):
         weights = self.heads(c.reshape(U * L, -1))
         for layer in range(L):
             state.generated[Site("decoder", layer, "ffn_parallel")] = weights.select(rows * L + layer)
-
-    def transform(self, site, x, out):
-        if site.stack == "encoder":
-            return out + self.encoder_adapters[site.layer](x)
-        return out + self.generated(site)(x, "relu")
 
     def aux_loss(self, state):
         cfg, v, y = self.config, state.embedding, state.task_ids
