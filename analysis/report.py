@@ -47,7 +47,27 @@ def _project(a) -> None:
     print(f"{'cache hit' if p.from_cache else 'fitted'}: {p.key[:12]} ({p.seconds:.1f}s) in {projection_cache(a.checkpoint)}")
 
 
+def _export(a) -> None:
+    from .export import to_parquet, to_projector_tsv
+    ext = load_extraction(a.checkpoint, a.split)
+    out = Path(a.out or Path(a.checkpoint) / "extraction" / f"export-{a.vector}")
+    meta = ext.meta[["id", "task", "label", "output_type", "target", "prediction", "correct"]]
+    if a.format == "projector":
+        paths = to_projector_tsv(ext.vectors(a.vector), meta, out)
+    else:
+        frame = meta.assign(**{a.vector: list(ext.vectors(a.vector))})
+        paths = (to_parquet(frame, out.parent / f"{out.name}.parquet"),)
+    print("wrote " + ", ".join(map(str, paths)))
+
+
 def add_cli(sub: argparse._SubParsersAction) -> None:
+    e = sub.add_parser("export", help="export an extraction's vectors for the TensorBoard Projector or as parquet")
+    e.add_argument("checkpoint")
+    e.add_argument("--vector", default="embedding")
+    e.add_argument("--split", default="validation")
+    e.add_argument("--format", choices=("projector", "parquet"), default="projector")
+    e.add_argument("--out", help="output folder (projector) or file stem (parquet)")
+    e.set_defaults(run=_export)
     for name, fn, help_ in (("report", _report, "cluster-quality table of a checkpoint's extraction"),
                             ("project", _project, "fit (or reuse) a cached 2-D/3-D map of an extraction")):
         p = sub.add_parser(name, help=help_)

@@ -138,3 +138,18 @@ def test_report_cli_json(tmp_path, capsys, monkeypatch):
     assert {"task", "label", "output_type"} <= set(r["knn_accuracy"])
     assert {"knn_accuracy", "within_task_label_knn", "silhouette", "ari", "nmi"} <= set(r["baseline"])
     assert r["trustworthiness"] is not None and r["n"] == 36
+
+
+def test_export_projector_and_parquet(tmp_path):
+    model = tiny()
+    ckpt = save_checkpoint(model, tmp_path / "ck")
+    extract(model, ckpt / "extraction", max_examples=3, predictions=False, progress=False)
+    assert main(["export", str(ckpt), "--out", str(tmp_path / "tb")]) == 0
+    vectors = (tmp_path / "tb" / "vectors.tsv").read_text().splitlines()
+    meta = (tmp_path / "tb" / "metadata.tsv").read_text().splitlines()
+    assert len(vectors) == 9 and len(meta) == 10 and meta[0].startswith("id\ttask")
+    assert len(vectors[0].split("\t")) == 32
+    assert main(["export", str(ckpt), "--format", "parquet", "--vector", "params.decoder.0",
+                 "--out", str(tmp_path / "p")]) == 0
+    df = pd.read_parquet(tmp_path / "p.parquet")
+    assert len(df) == 9 and len(df["params.decoder.0"].iloc[0]) == load_extraction(ckpt).vectors("params.decoder.0").shape[1]
