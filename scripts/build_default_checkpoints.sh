@@ -24,6 +24,6 @@ for m in "${METHODS[@]}"; do
 done
 for m in "${METHODS[@]}"; do
   others=(); for o in "${METHODS[@]}"; do [ "$o" = "$m" ] || others+=("checkpoints/$o-builtin"); done
-  findings=(); [ -f "docs/findings-$m.md" ] && findings=(--findings "docs/findings-$m.md")
+  findings=(); [ -f docs/findings.md ] && findings=(--findings docs/findings.md)
   $PY -m analysis card "checkpoints/$m-builtin" --compare "${others[@]}" --baseline "${findings[@]}"
 done
