@@ -1,4 +1,4 @@
-"""Streamlit pieces shared by several pages (the one services module that draws): friendly errors, the checkpoint
+"""Streamlit pieces shared by several pages: friendly errors, the checkpoint
 guard, the map chart and its status, quality tables. Figures and logic come from the Streamlit-free modules."""
 from __future__ import annotations
 

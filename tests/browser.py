@@ -1,9 +1,10 @@
 """Drive the app in headless Chromium (Debian's `chromium` + `chromium-driver`) through selenium.
 
-    with app_server(env) as app, chrome(tmp) as driver:
-        driver.get(app.url); wait_map(driver); assert not exceptions(driver)
+    with app_server(env) as app, chrome() as driver:
+        visit(driver, app.url, "predict"); assert not exceptions(driver)
 
-Shared by tests/test_browser.py and bench/app.py.
+Shared by tests/test_browser.py and bench/app.py. `python -m tests.browser docs/screenshots` screenshots every
+page of the app as `make run` starts it.
 """
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ CHROME_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                 # headless Chromium draws WebGL (Plotly's Scattergl) blank without a software GL backend
                 "--use-angle=swiftshader", "--enable-unsafe-swiftshader", "--window-size=1600,1000")
 IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"  # the script run has finished
+PAGES = {"map": "", "predict": "predict", "compare": "compare", "methods": "methods", "train": "train"}  # url paths
 
 
 def ensure_chromium() -> str | None:
@@ -160,3 +162,33 @@ def screenshot(driver, path: Path, full_page: bool = True) -> Path:
     driver.save_screenshot(str(path))
     driver.set_window_size(size["width"], size["height"])
     return path
+
+
+def visit(driver, url: str, page: str, timeout: float = 120) -> None:
+    """Open a page (a PAGES key) and wait until its script run ends; on Predict, run one prediction too."""
+    driver.get(f"{url}/{PAGES[page]}")
+    if page == "map":
+        wait_map(driver, timeout)
+    wait_idle(driver, timeout)
+    if page == "predict":
+        wait_for(driver, "[data-testid='stFormSubmitButton'] button").click()
+        wait_for(driver, markdown_bold("Prediction"), timeout)
+        wait_idle(driver, timeout)
+
+
+def shoot_pages(driver, url: str, out: Path) -> dict[str, list[str]]:
+    """Screenshot every page to out/<page>.png; returns the tracebacks shown on each."""
+    errors = {}
+    for page in PAGES:
+        visit(driver, url, page)
+        screenshot(driver, out / f"{page}.png")
+        errors[page] = exceptions(driver)
+    return errors
+
+
+if __name__ == "__main__":
+    if reason := ensure_chromium():
+        sys.exit(reason)
+    with app_server(timeout=120) as app, chrome() as driver:
+        for page, errors in shoot_pages(driver, app.url, Path(sys.argv[1])).items():
+            print(page, "ok" if not errors else errors)

@@ -133,9 +133,21 @@ def test_page_shows_upload_errors_without_exceptions():
     assert "builtin task" in at.error[0].value
 
 
+def test_page_starts_a_run_and_offers_a_fresh_name():
+    at = page()
+    at.multiselect[0].set_value(["sentiment"])
+    at.selectbox[1].set_value("tiny-bert2bert")
+    at.text_input(key="train_name_0").set_value("from-page")
+    at.button[0].click().run()
+    assert not at.exception and jobs.list_jobs() == ["from-page"]
+    assert at.text_input(key="train_name_1").value != "from-page"
+    assert at.selectbox(key="train_job").value == "from-page"
+    jobs.cancel("from-page")
+
+
 def test_page_rejects_a_bad_run_name():
     at = page()
-    at.text_input(key="train_name").set_value("no spaces please").run()
+    at.text_input(key="train_name_0").set_value("no spaces please").run()
     at.button[0].click().run()
     assert not at.exception and "letters, digits" in at.error[0].value
     assert not jobs.list_jobs()

@@ -4,8 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from analysis.neighbors import compare_params, compare_vectors
-from app import state
-from app import views
+from app import state, views
 from app.services import figures
 from app.services.instances import Instance, from_live, from_row, neighbor_table
 

@@ -4,8 +4,7 @@ import numpy as np
 import streamlit as st
 
 from analysis.projection import METHODS
-from app import state
-from app import views
+from app import state, views
 from app.services import figures, selection
 
 CHART = "map_chart"

@@ -2,8 +2,7 @@
 matched by example id), their validation metrics and their cluster quality."""
 import streamlit as st
 
-from app import state
-from app import views
+from app import state, views
 from app.services import catalog
 
 PREFERRED = ("hyperdecoder-builtin", "hyperformer-builtin")

@@ -3,8 +3,7 @@ from its nearest validation instances in the original space) and those nearest i
 import numpy as np
 import streamlit as st
 
-from app import state
-from app import views
+from app import state, views
 from app.services import figures
 from app.services.instances import from_live, join_fields, neighbor_table, split_fields
 

@@ -23,7 +23,8 @@ def custom_task():
     columns = list(uploads.read_table(data, file.name).columns)
     cols = st.columns(4)
     task = cols[0].text_input("Task name", uploads.default_task_name(file.name))
-    mapping = (cols[1].selectbox("Input column", columns), cols[2].selectbox("Target column", columns, index=min(1, len(columns) - 1)),
+    mapping = (cols[1].selectbox("Input column", columns),
+               cols[2].selectbox("Target column", columns, index=min(1, len(columns) - 1)),
                cols[3].selectbox("Label column (optional)", [None, *columns], format_func=lambda c: c or "none"))
     uploads.validate(data, file.name, task, *mapping)
     return functools.partial(uploads.save, data, file.name, task, *mapping)
@@ -34,11 +35,14 @@ def launch(name, tasks, custom, **options) -> None:
         tasks = [*tasks, custom()] if custom else tasks
         if not tasks:
             raise ValueError("pick at least one task")
-        steps = options["steps"]
-        jobs.start(name, tasks, **options, extra=("--eval-every", str(max(1, steps // 5)), "--eval-examples", "20"))
-        st.session_state.train_job = name
+        every = max(1, options["steps"] // 5)
+        jobs.start(name, tasks, **options, extra=("--eval-every", str(every), "--eval-examples", "20"))
     except ValueError as e:  # UploadError included
         st.error(str(e))
+        return
+    st.session_state.train_job = name
+    st.session_state.train_launched = st.session_state.get("train_launched", 0) + 1  # a fresh run name
+    st.rerun()
 
 
 def progress(name: str) -> str:
@@ -76,8 +80,9 @@ def live(name: str) -> None:
 
 st.title("Train a hypernetwork")
 with st.container(border=True):
-    st.session_state.setdefault("train_name", time.strftime("run-%Y%m%d-%H%M%S"))
-    name = st.text_input("Run name", key="train_name", help="letters, digits, - and _")
+    name_key = f"train_name_{st.session_state.get('train_launched', 0)}"
+    st.session_state.setdefault(name_key, time.strftime("run-%Y%m%d-%H%M%S"))
+    name = st.text_input("Run name", key=name_key, help="letters, digits, - and _")
     tasks = st.multiselect("Builtin tasks", BUILTIN_SUITE, default=BUILTIN_SUITE)
     cols = st.columns([2, 3, 1, 1])
     methods = sorted(REGISTRY)

@@ -63,9 +63,9 @@ def load(name: str) -> Job:
 
 
 def list_jobs() -> list[str]:
-    """Names of all jobs in the runs dir, newest first."""
-    files = Path(config.RUNS_DIR).glob("*.job.json")
-    return [f.name.removesuffix(".job.json") for f in sorted(files, key=lambda f: -f.stat().st_mtime)]
+    """Names of all jobs in the runs dir, the latest started first."""
+    names = [f.name.removesuffix(".job.json") for f in Path(config.RUNS_DIR).glob("*.job.json")]
+    return sorted(names, key=lambda name: -load(name).started)
 
 
 def check_name(name: str) -> None:
@@ -124,7 +124,9 @@ def tail(path: Path, lines: int = 15) -> str:
 def status(name: str) -> Status:
     job = load(name)
     if job.status == RUNNING and job.pid and not _alive(job.pid):
-        job.status = FAILED  # the driver died without recording an outcome (killed, out of memory)
+        job = load(name)  # it may have recorded its outcome just before it exited
+        if job.status == RUNNING:
+            job.status = FAILED  # it died without recording one (killed, out of memory)
     message = tail(_paths(name)["out"]) if job.status == FAILED else ""
     return Status(job.status, job.phase, message)
 
