@@ -350,7 +350,7 @@ def test_tfidf_baseline_and_cli(capsys):
     baseline.add_cli(parser.add_subparsers())
     args = parser.parse_args(["baseline", "--tasks", "sst2", "mnli", "--data-dir", str(FIXTURES)])
     assert parser.parse_args(["baseline"]).tasks == ["nli", "paraphrase", "sentiment", "topic"]
-    args.func(args)
+    args.run(args)
     assert "mnli" in capsys.readouterr().out
     with pytest.raises(ValueError, match="not a label task"):
         baseline.tfidf_baseline(["squad"], data_dir=str(FIXTURES))
