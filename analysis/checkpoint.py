@@ -18,15 +18,12 @@ from safetensors.torch import load_file, save_file
 
 from . import __version__
 from .backbone import Backbone, load_backbone
+from .errors import CheckpointError  # noqa: F401 (re-exported)
 from .model import HyperLensModel
 
 CONFIG, WEIGHTS = "config.json", "adapter_model.safetensors"
 FORMAT, FORMAT_VERSION = "hyperlens-checkpoint", 1
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
-
-
-class CheckpointError(ValueError):
-    pass
 
 
 def library_versions() -> dict[str, str]:

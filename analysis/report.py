@@ -9,7 +9,7 @@ import argparse
 import json
 from pathlib import Path
 
-from .extract import load_extraction
+from .extraction import load_extraction
 from .projection import ProjectionSettings, project
 from .quality import cluster_report, format_report
 

@@ -2,19 +2,24 @@
 vector name, projection settings), and the few session-state values the pages share."""
 from __future__ import annotations
 
+import importlib
+import threading
 from pathlib import Path
 
 import numpy as np
 import streamlit as st
 
-from analysis.extract import Extraction, load_extraction
-from analysis.live import LiveModel, LiveResult, SwapResult
+from analysis.extraction import Extraction, load_extraction
+from typing import TYPE_CHECKING
 from analysis.neighbors import KnnPlacer, NeighborIndex
 from analysis.projection import Projection, ProjectionSettings, warmup_umap
 from analysis.report import DEFAULT_MAP, projection_cache
 from app import config
 from app.services import maps, reports
 from app.services.catalog import Ckpt, discover
+
+if TYPE_CHECKING:  # the model stack (torch, transformers) loads on first use, not with the map
+    from analysis.live import LiveModel, LiveResult, SwapResult
 
 COLOR_FIELDS = ["task", "label", "output_type", "correct", "cluster", "prediction", "target", "split"]
 
@@ -36,7 +41,9 @@ def checkpoint(name: str | None = None) -> Ckpt | None:
 
 @st.cache_resource(show_spinner=False)
 def start_warmup() -> None:
-    """Compile UMAP's kernels once per process, in the background, so a later fit does not pay for it."""
+    """Once per process, in the background: compile UMAP's kernels, and import the model stack (torch,
+    transformers: several seconds) so the first prediction does not pay for it."""
+    threading.Thread(target=importlib.import_module, args=("analysis.live",), daemon=True).start()
     if config.WARMUP_UMAP:
         warmup_umap(background=True)
 
@@ -50,6 +57,7 @@ def extraction(ckpt: Ckpt) -> Extraction:
 
 @st.cache_resource(max_entries=2, show_spinner="Loading the model…")
 def live_model(ckpt: Ckpt) -> LiveModel:
+    from analysis.live import LiveModel
     return LiveModel.from_checkpoint(ckpt.dir)
 
 

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from analysis.checkpoint import CheckpointError
-from analysis.extract import Extraction
+from analysis.errors import CheckpointError
+from analysis.extraction import Extraction
 from analysis.projection import Projection, umap_ready
 from analysis.report import projection_cache
 from app import config, state

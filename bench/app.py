@@ -1,7 +1,7 @@
 """The explorer as a user meets it: the app started as `make run` starts it (shipped default checkpoint), driven
 in headless Chromium. Run: .venv/bin/python bench/app.py
 
-    cold start        process launch -> first map canvas drawn
+    cold start        process launch -> first map canvas drawn (server up: launch -> /_stcore/health answers)
     recolour          a new "Colour by" in the sidebar -> the map redrawn with the new legend
     predict           Predict page: type an input, submit -> the prediction shown (MiniLM default)
     LiveModel.infer   the model part of that, timed in this process
@@ -45,10 +45,11 @@ def static_page(driver, tmp: Path, repeats: int) -> float:
     return median_time(lambda: driver.get(page.as_uri()), repeats)
 
 
-def cold_start(driver, app) -> float:
+def cold_start(driver, app) -> tuple[float, float]:
+    """(launch -> first map canvas, launch -> server answering)."""
     driver.get(app.url)
     browser.wait_map(driver, timeout=120)
-    return time.perf_counter() - app.launched
+    return time.perf_counter() - app.launched, app.healthy - app.launched
 
 
 def choose(driver, label: str, option: str) -> float:
@@ -92,7 +93,7 @@ def predict(driver, app, repeats: int) -> list[float]:
 
 
 def model_infer(repeats: int) -> float:
-    from analysis.extract import load_extraction
+    from analysis.extraction import load_extraction
     from analysis.live import LiveModel
     from app import config
     from app.services.catalog import discover
@@ -125,11 +126,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, browser.chrome() as driver:
         baseline = static_page(driver, Path(tmp), a.repeats)
         with browser.app_server(log=Path(tmp) / "streamlit.log", timeout=120) as app:
-            cold = cold_start(driver, app)
+            cold, server_up = cold_start(driver, app)
             colours = recolour(driver, a.repeats)
             predicts = predict(driver, app, a.repeats)
     infer = model_infer(a.repeats)
-    rows = [("cold start", cold), ("recolour (median)", statistics.median(colours)),
+    rows = [("cold start", cold), ("  of which server up", server_up), ("recolour (median)", statistics.median(colours)),
             ("recolour (worst)", max(colours)), ("first predict (loads the model)", predicts[0]),
             ("predict (median)", statistics.median(predicts[1:])), ("LiveModel.infer (median)", infer),
             ("static page (baseline)", baseline)]

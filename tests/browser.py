@@ -54,6 +54,7 @@ class App:
     url: str
     process: subprocess.Popen
     launched: float  # time.perf_counter() at launch
+    healthy: float = 0.0  # and when /_stcore/health first answered
 
 
 def streamlit_command(port: int) -> list[str]:
@@ -93,6 +94,7 @@ def wait_healthy(app: App, timeout: float) -> None:
         try:
             with urllib.request.urlopen(app.url + "/_stcore/health", timeout=1) as r:
                 if r.status == 200:
+                    app.healthy = time.perf_counter()
                     return
         except OSError:
             pass
@@ -153,12 +155,13 @@ def screenshot(driver, path: Path, full_page: bool = True) -> Path:
     inside that column, not the document)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     size = driver.get_window_size()
-    if full_page:
+    for _ in range(2 if full_page else 0):  # twice: tables drawn late can grow the page after the first resize
+        time.sleep(1)  # let charts and tables (drawn on canvases) paint at the current size
         height = driver.execute_script(
             "const m = document.querySelector(\"[data-testid='stMainBlockContainer']\");"
             "return m ? m.scrollHeight : document.body.scrollHeight;")
         driver.set_window_size(size["width"], max(size["height"], height + 200))
-        time.sleep(0.5)  # let charts resize
+    time.sleep(1 if full_page else 0)
     driver.save_screenshot(str(path))
     driver.set_window_size(size["width"], size["height"])
     return path

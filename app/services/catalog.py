@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis.extract import extraction_path
+from analysis.extraction import extraction_path
 
 WATCHED = ("config.json", "adapter_model.safetensors", "metrics.json", "extraction/validation.parquet")
 
@@ -52,4 +52,4 @@ def metrics_table(path: Path) -> pd.DataFrame | None:
     m = json.loads(f.read_text())
     rows = [{"task": t, "metric": k, "value": v} for t, scores in m.get("tasks", {}).items() for k, v in scores.items()]
     rows.append({"task": "average", "metric": "", "value": m.get("average")})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows).round({"value": 2})

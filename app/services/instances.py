@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from analysis.extract import Extraction
-from analysis.live import LiveResult
+from analysis.extraction import Extraction
+
+if TYPE_CHECKING:
+    from analysis.live import LiveResult
 
 _FIELD = re.compile(r"(?:^|\s)([a-z][a-z0-9_]*):\s")  # "premise: " in "nli premise: ... hypothesis: ..."
 NEIGHBOR_COLUMNS = ["row", "task", "label", "target", "prediction", "source"]
@@ -47,9 +50,12 @@ def from_row(ext: Extraction, row: int) -> Instance:
     return Instance(f"row {row}", r["source"], r["task"], r["prediction"] or "", ext.embedding[row], params, row)
 
 
-def from_live(result: LiveResult) -> Instance:
+def from_live(result: "LiveResult") -> Instance:
     return Instance("typed input", result.source, result.task, result.prediction, result.embedding, result.params)
 
 
 def neighbor_table(meta: pd.DataFrame, ids: np.ndarray, distances: np.ndarray) -> pd.DataFrame:
-    return meta.iloc[ids][NEIGHBOR_COLUMNS].assign(distance=np.round(distances, 4)).reset_index(drop=True)
+    table = meta.iloc[ids][NEIGHBOR_COLUMNS].assign(distance=np.round(distances, 4)).reset_index(drop=True)
+    if "label" in table:  # span, text and tag outputs have no label word
+        table["label"] = table["label"].fillna("—")
+    return table

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis.extract import Extraction
+from analysis.extraction import Extraction
 from analysis.quality import cluster_report
 from analysis.report import FACETS
 
