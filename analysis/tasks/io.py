@@ -20,32 +20,42 @@ class DataError(ValueError):
 Record = tuple[str, dict]
 
 
-def read_text(path: Path) -> str:
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
-    data = path.read_bytes()
+def decode_text(data: bytes, where: str) -> str:
+    """UTF-8 text (a BOM is fine), or a DataError naming the line of the first bad byte, or an empty file."""
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         line = data[: e.start].count(b"\n") + 1
-        raise DataError(f"{path}, line {line}: bytes are not valid UTF-8 (at byte {e.start}); re-save the file as UTF-8") from None
+        raise DataError(f"{where}, line {line}: bytes are not valid UTF-8 (at byte {e.start}); re-save the file as UTF-8") from None
     if not text.strip():
-        raise DataError(f"{path}: file is empty")
+        raise DataError(f"{where}: file is empty")
     return text
 
 
-def read_jsonl(path: Path) -> Iterator[Record]:
-    for number, line in enumerate(read_text(path).splitlines(), 1):
+def read_text(path: Path) -> str:
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    return decode_text(path.read_bytes(), str(path))
+
+
+def jsonl_objects(text: str, source: str) -> Iterator[tuple[int, dict]]:
+    """(1-based line number, object) per non-blank line, or a DataError naming the line."""
+    for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
-        where = f"{path}, line {number}"
         try:
             record = json.loads(line)
         except json.JSONDecodeError as e:
-            raise DataError(f"{where}: invalid JSON ({e.msg} at column {e.colno}); expected one JSON object per line") from None
+            raise DataError(f"{source}, line {number}: invalid JSON ({e.msg} at column {e.colno}); "
+                            "expected one JSON object per line") from None
         if not isinstance(record, dict):
-            raise DataError(f"{where}: expected a JSON object, got {type(record).__name__}")
-        yield where, record
+            raise DataError(f"{source}, line {number}: expected a JSON object, got {type(record).__name__}")
+        yield number, record
+
+
+def read_jsonl(path: Path) -> Iterator[Record]:
+    for number, record in jsonl_objects(read_text(path), str(path)):
+        yield f"{path}, line {number}", record
 
 
 def read_csv(path: Path, columns: tuple[str, ...] = ()) -> Iterator[Record]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import math
 import re
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from analysis.tasks import known_tasks
+from analysis.tasks.io import DataError, decode_text, jsonl_objects
 from app import config
 
 MIN_ROWS = 20  # the custom task holds 10% out for validation: at least 2 examples
@@ -30,29 +30,17 @@ def _decode(data: bytes, filename: str) -> str:
     if size_mb > config.MAX_UPLOAD_MB:
         raise UploadError(f"{filename} is {size_mb:.1f} MB; the limit is {config.MAX_UPLOAD_MB} MB")
     try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        line = data[: e.start].count(b"\n") + 1
-        raise UploadError(f"{filename}, line {line}: not valid UTF-8 (byte {e.start}); re-save the file as UTF-8") from None
-    if not text.strip():
-        raise UploadError(f"{filename} is empty")
-    return text
+        return decode_text(data, filename)
+    except DataError as e:
+        raise UploadError(str(e)) from None
 
 
 def _read_jsonl(text: str, filename: str) -> pd.DataFrame:
-    rows, lines = [], []
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise UploadError(f"{filename}, line {number}: invalid JSON ({e.msg}); expected one object per line") from None
-        if not isinstance(record, dict):
-            raise UploadError(f"{filename}, line {number}: expected a JSON object, got {type(record).__name__}")
-        rows.append(record)
-        lines.append(number)
-    return pd.DataFrame(rows, index=lines)
+    try:
+        numbered = list(jsonl_objects(text, filename))
+    except DataError as e:
+        raise UploadError(str(e)) from None
+    return pd.DataFrame([r for _, r in numbered], index=[n for n, _ in numbered])
 
 
 def read_table(data: bytes, filename: str) -> pd.DataFrame:
