@@ -49,6 +49,6 @@ with views.friendly_errors():
             if (metrics := catalog.metrics_table(ckpt.dir)) is None:
                 st.caption("No metrics.json in this checkpoint.")
             else:
-                st.dataframe(metrics, hide_index=True, width="stretch")
+                st.dataframe(metrics, hide_index=True, width="stretch", height=35 * (len(metrics) + 1) + 3)  # every row, average included
             st.markdown("**Cluster quality**")
             views.quality_tables(state.report(ckpt, view.vector, view.projection.settings), compact=True)

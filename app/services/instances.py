@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from analysis.live import LiveResult
 
 _FIELD = re.compile(r"(?:^|\s)([a-z][a-z0-9_]*):\s")  # "premise: " in "nli premise: ... hypothesis: ..."
-NEIGHBOR_COLUMNS = ["row", "task", "label", "target", "prediction", "source"]
+NEIGHBOR_COLUMNS = ["row", "task", "label", "distance", "target", "prediction", "source"]
 
 
 def split_fields(source: str) -> tuple[str, list[tuple[str, str]]]:
@@ -55,7 +55,7 @@ def from_live(result: "LiveResult") -> Instance:
 
 
 def neighbor_table(meta: pd.DataFrame, ids: np.ndarray, distances: np.ndarray) -> pd.DataFrame:
-    table = meta.iloc[ids][NEIGHBOR_COLUMNS].assign(distance=np.round(distances, 4)).reset_index(drop=True)
+    table = meta.iloc[ids].assign(distance=np.round(distances, 4))[NEIGHBOR_COLUMNS].reset_index(drop=True)
     if "label" in table:  # span, text and tag outputs have no label word
         table["label"] = table["label"].fillna("—")
     return table
