@@ -1,7 +1,6 @@
 """Tasks and data: formatting, scoring, file errors, the builtin suite and QA windows. Offline."""
 
 import csv
-import dataclasses
 import json
 from collections import Counter
 from pathlib import Path
