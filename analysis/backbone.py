@@ -231,6 +231,7 @@ def load_backbone(spec: str = DEFAULT_BACKBONE, *, meta: bool = False, seed: int
         else:
             tokenizer, model = _load_pretrained(spec)
     family = FAMILIES[_family_of(model)]
+    model.eval()  # as from_pretrained does: built and loaded backbones behave alike until someone trains them
     _configure_special_tokens(model, tokenizer)
     cfg = model.config.encoder if isinstance(model, EncoderDecoderModel) else model.config
     d_model = getattr(cfg, "d_model", None) or cfg.hidden_size

@@ -166,3 +166,27 @@ def test_method_config_from_json_and_unknown_keys_rejected():
 
 def test_site_names_are_stable():
     assert Site("decoder", 3, "ffn_parallel").name == "decoder.3.ffn_parallel"
+
+
+@pytest.mark.parametrize("family,kind", [("tiny-t5", "t5"), ("tiny-bart", "bart"), ("tiny-bert2bert", "bert")])
+def test_backbones_load_from_a_local_path(family, kind, tmp_path):
+    """The same loader serves hub names and local directories (save_pretrained layout)."""
+    bb = load_backbone(family)
+    bb.model.save_pretrained(tmp_path)
+    bb.tokenizer.save_pretrained(tmp_path)
+    loaded = load_backbone(str(tmp_path))
+    assert loaded.family.name == kind and loaded.n_layers == bb.n_layers and loaded.d_model == bb.d_model
+    ids = bb.tokenizer(["hello there"], return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.model.get_encoder()(input_ids=ids).last_hidden_state,
+                                   bb.model.get_encoder()(input_ids=ids).last_hidden_state)
+    model = HyperLensModel.build(loaded, "hyperdecoder", TASKS, SMALL["hyperdecoder"])
+    assert model.predict(["qa question: who? context: ana."], ["qa"], max_new_tokens=3)
+
+
+def test_unloadable_backbone_gives_an_actionable_error(tmp_path):
+    from analysis.backbone import BackboneError
+    with pytest.raises(BackboneError, match="offline, use 'minilm'"):
+        load_backbone("no-such-org/no-such-model")
+    with pytest.raises(BackboneError, match="local directory"):
+        load_backbone(str(tmp_path))
