@@ -9,7 +9,7 @@ import argparse
 import json
 from pathlib import Path
 
-from .evaluate import write_json
+from .export import write_json
 
 FACETS = ("task", "label", "output_type")
 

@@ -3,14 +3,13 @@ metric, 0-100). `python -m analysis evaluate CKPT [--output PATH]`."""
 from __future__ import annotations
 
 import argparse
-import json
-import os
 from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
 
 from .data import length_sorted_batches
+from .export import write_json
 from .tasks import Example, Task, aggregate, get_task, normalize_text
 from .tasks.squad import SquadTask
 
@@ -74,12 +73,6 @@ def format_table(result: dict) -> str:
         rows += [f"{task:<14}{m:<14}{v:>8.2f}" for m, v in metrics.items()]
     rows.append(f"{'average':<28}{result['average']:>8.2f}")
     return "\n".join(rows)
-
-
-def write_json(obj, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
 
 
 def run(args) -> None:

@@ -10,7 +10,6 @@ CKPT/extraction/<split>.parquet, so memory stays bounded at any size.
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import shutil
 import time
@@ -26,7 +25,7 @@ from tqdm.auto import tqdm
 
 from .evaluate import is_correct
 from .extraction import META_COLUMNS, Extraction, extraction_path, load_extraction  # noqa: F401 (re-exported)
-from .export import atomic_path
+from .export import atomic_path, write_json
 from .methods import ForwardState
 from .methods.layers import masked_mean
 from .tasks import get_task
@@ -147,8 +146,7 @@ def extract(model, out_dir, tasks=None, split: str = "validation", data_dir=None
             "embedding_dim": schema.field("embedding").type.list_size, "param_dims": param_dims,
             "param_columns": [n for n in schema.names if n.startswith("params.")],
             "predictions": predictions, "tasks": sorted(by_name), "created": time.strftime("%Y-%m-%d %H:%M:%S")}
-    with atomic_path(out_dir / f"{split}.json") as tmp:
-        Path(tmp).write_text(json.dumps(info, indent=2) + "\n")
+    write_json(info, out_dir / f"{split}.json")
     shutil.rmtree(parts)
     return final
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from analysis.export import atomic_path
+from analysis.export import atomic_path, write_json
 from analysis.neighbors import unit_rows
 
 # numba's default `workqueue` layer aborts the process on concurrent parallel calls
@@ -173,8 +173,7 @@ def _save(cache_dir: Path, p: Projection, X: np.ndarray) -> None:
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "versions": _versions(p.settings.method),
     }
-    with atomic_path(cache_dir / f"{p.key}.json") as tmp:
-        tmp.write_text(json.dumps(meta, indent=2, sort_keys=True))
+    write_json(meta, cache_dir / f"{p.key}.json")
 
 
 def project(X: np.ndarray, settings: ProjectionSettings | None = None, cache_dir: str | Path | None = None) -> Projection:

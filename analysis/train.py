@@ -28,7 +28,8 @@ from transformers import get_linear_schedule_with_warmup
 from .backbone import DEFAULT_BACKBONE, load_backbone
 from .checkpoint import atomic_directory, load_checkpoint, read_weights, save_checkpoint
 from .data import MultiTaskSampler, collate
-from .evaluate import evaluate, write_json
+from .evaluate import evaluate
+from .export import write_json
 from .methods import REGISTRY
 from .model import HyperLensModel
 from .tasks import BUILTIN_SUITE, get_task

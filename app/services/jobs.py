@@ -20,6 +20,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from analysis.export import write_json
 from app import config
 
 NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -53,9 +54,7 @@ def _paths(name: str) -> dict[str, Path]:
 
 
 def _save(job: Job, path: Path) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(asdict(job)))
-    os.replace(tmp, path)  # atomic: the app may read while the driver writes
+    write_json(asdict(job), path)  # atomic: the app may read while the driver writes
 
 
 def load(name: str) -> Job:
