@@ -9,7 +9,7 @@ import argparse
 import json
 from pathlib import Path
 
-from .extraction import load_extraction
+from .extraction import Extraction, load_extraction
 from .projection import ProjectionSettings, project
 from .quality import cluster_report, format_report
 
@@ -22,18 +22,22 @@ def projection_cache(checkpoint) -> Path:
 
 
 def checkpoint_map(checkpoint, vector: str = "embedding", settings: ProjectionSettings | None = None,
-                   split: str = "validation"):
-    ext = load_extraction(checkpoint, split)
+                   split: str = "validation", ext: Extraction | None = None):
+    ext = ext or load_extraction(checkpoint, split)
     return project(ext.vectors(vector), settings or DEFAULT_MAP, cache_dir=projection_cache(checkpoint))
+
+
+def extraction_report(ext: Extraction, vector: str, coords, seed: int = 0) -> dict:
+    """Cluster quality of one vector over the task, label and output-type facets; `coords` is the map it is
+    shown on (its first two axes score the map's trustworthiness)."""
+    facets = {f: ext.meta[f].tolist() for f in FACETS}
+    return {**cluster_report(ext.vectors(vector), facets, coords_2d=coords[:, :2], seed=seed), "vector": vector}
 
 
 def checkpoint_report(checkpoint, vector: str = "embedding", split: str = "validation", seed: int = 0) -> dict:
     ext = load_extraction(checkpoint, split)
-    coords = checkpoint_map(checkpoint, vector, split=split).coords
-    facets = {f: ext.meta[f].tolist() for f in FACETS}
-    report = cluster_report(ext.vectors(vector), facets, coords_2d=coords, seed=seed)
-    report["vector"], report["checkpoint"] = vector, str(checkpoint)
-    return report
+    coords = checkpoint_map(checkpoint, vector, split=split, ext=ext).coords
+    return {**extraction_report(ext, vector, coords, seed), "checkpoint": str(checkpoint)}
 
 
 def _report(a) -> None:

@@ -13,7 +13,7 @@ from analysis.extraction import Extraction, load_extraction
 from typing import TYPE_CHECKING
 from analysis.neighbors import KnnPlacer, NeighborIndex
 from analysis.projection import Projection, ProjectionSettings, warmup_umap
-from analysis.report import DEFAULT_MAP, projection_cache
+from analysis.report import DEFAULT_MAP, extraction_report, projection_cache
 from app import config
 from app.services import maps, reports
 from app.services.catalog import Ckpt, discover
@@ -105,7 +105,8 @@ def clusters(ckpt: Ckpt, vector: str, k: int) -> np.ndarray:
 def report(ckpt: Ckpt, vector: str, settings: ProjectionSettings) -> dict:
     if hit := reports.precomputed(ckpt.dir, vector):
         return hit
-    return reports.compute(extraction(ckpt), vector, projection(ckpt, vector, settings)[0].coords)
+    # computed with the map shown, so the trustworthiness score never waits for a UMAP compile
+    return extraction_report(extraction(ckpt), vector, projection(ckpt, vector, settings)[0].coords)
 
 
 @st.cache_data(max_entries=256, show_spinner="Generating…")

@@ -1,16 +1,11 @@
-"""Cluster-quality reports as tables: a precomputed CKPT/extraction/report.json when present, else computed
-in the original space with the map currently shown (never compiling UMAP for the trustworthiness score)."""
+"""Cluster-quality reports as tables, and the precomputed CKPT/extraction/report.json when present."""
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from analysis.extraction import Extraction
-from analysis.quality import cluster_report
-from analysis.report import FACETS
 
 METRICS = {"knn_accuracy": "kNN accuracy", "silhouette": "silhouette", "ari": "ARI", "nmi": "NMI"}
 
@@ -21,11 +16,6 @@ def precomputed(checkpoint: Path, vector: str) -> dict | None:
         return None
     report = json.loads(f.read_text())
     return report if report.get("vector", "embedding") == vector else None
-
-
-def compute(ext: Extraction, vector: str, coords: np.ndarray) -> dict:
-    facets = {f: ext.meta[f].tolist() for f in FACETS}
-    return {**cluster_report(ext.vectors(vector), facets, coords_2d=coords[:, :2]), "vector": vector}
 
 
 def facet_table(report: dict) -> pd.DataFrame:
