@@ -10,7 +10,6 @@ CKPT/extraction/<split>.parquet, so memory stays bounded at any size.
 from __future__ import annotations
 
 import argparse
-import re
 import shutil
 import time
 import zlib
@@ -28,6 +27,7 @@ from .extraction import META_COLUMNS, Extraction, extraction_path, load_extracti
 from .export import atomic_path, write_json
 from .methods import ForwardState
 from .methods.layers import masked_mean
+from .neighbors import natural_key
 from .tasks import get_task
 
 PARAM_DIMS = 256
@@ -55,15 +55,11 @@ def layer_vectors(state: ForwardState, dims: int = PARAM_DIMS) -> tuple[dict[str
     for name, t in sorted(state.named_generated().items()):
         blocks.setdefault(".".join(name.split(".")[:2]), []).append(t.detach().float().flatten(1).cpu())
     vectors, norms = {}, {}
-    for layer, parts in sorted(blocks.items(), key=lambda kv: _natural(kv[0])):
+    for layer, parts in sorted(blocks.items(), key=lambda kv: natural_key(kv[0])):
         full = torch.cat(parts, dim=1)
         norms[layer] = full.norm(dim=1).numpy()
         vectors[layer] = sketch(full, dims, layer)
     return vectors, norms
-
-
-def _natural(name: str) -> list:
-    return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", name)]
 
 
 def conditioning_vectors(model, input_ids, attention_mask, task_ids, predictions: bool, max_new_tokens: int):

@@ -68,7 +68,7 @@ def _state_dir(output: Path) -> Path:
     return output.with_name(output.name + ".state")
 
 
-def save_state(state_dir: Path, model, optimizer, step: int, best: dict, history: list) -> None:
+def save_state(state_dir: Path, model, optimizer, step: int, best: dict) -> None:
     names = {id(p): n for n, p in model.named_parameters()}
     moments = {f"{names[id(p)]}::{k}": v.detach().cpu().contiguous()
                for p, s in optimizer.state.items() for k, v in s.items() if torch.is_tensor(v)}
@@ -76,11 +76,11 @@ def save_state(state_dir: Path, model, optimizer, step: int, best: dict, history
     def write(tmp: Path):
         save_checkpoint(model, tmp / "model")
         save_file(moments, str(tmp / "optimizer.safetensors"))
-        (tmp / "trainer_state.json").write_text(json.dumps({"step": step, "best": best, "history": history}))
+        (tmp / "trainer_state.json").write_text(json.dumps({"step": step, "best": best}))
     atomic_directory(state_dir, write)
 
 
-def load_state(state_dir: Path, model, optimizer) -> tuple[int, dict, list]:
+def load_state(state_dir: Path, model, optimizer) -> tuple[int, dict]:
     params = dict(model.named_parameters())
     with torch.no_grad():
         for k, v in read_weights(state_dir / "model").items():
@@ -89,7 +89,7 @@ def load_state(state_dir: Path, model, optimizer) -> tuple[int, dict, list]:
         name, slot = key.split("::")
         optimizer.state[params[name]][slot] = v
     meta = json.loads((state_dir / "trainer_state.json").read_text())
-    return meta["step"], meta["best"], meta["history"]
+    return meta["step"], meta["best"]
 
 
 def train(cfg: TrainConfig, output, command: str | None = None, progress: bool = True) -> dict:
@@ -107,9 +107,9 @@ def train(cfg: TrainConfig, output, command: str | None = None, progress: bool =
                                mixed=cfg.batching == "mixed", seed=cfg.seed, rank=accelerator.process_index)
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    start, best, history = 0, {"score": -math.inf, "step": 0}, []
+    start, best = 0, {"score": -math.inf, "step": 0}
     if state_dir.exists():
-        start, best, history = load_state(state_dir, model, optimizer)
+        start, best = load_state(state_dir, model, optimizer)
         accelerator.print(f"resuming from step {start} ({state_dir})")
     scheduler = get_linear_schedule_with_warmup(optimizer, cfg.warmup_steps, cfg.steps)
     with warnings.catch_warnings():  # fast-forward the schedule to the resumed step
@@ -155,12 +155,11 @@ def train(cfg: TrainConfig, output, command: str | None = None, progress: bool =
                     save_checkpoint(core, output, **sections, best_step=step + 1)
                 bar.write(f"step {step + 1}: validation average {result['average']:.2f} (best {best['score']:.2f} "
                           f"at step {best['step']})")
-        history.append(record)
         if accelerator.is_main_process:
             with log.open("a") as f:
                 f.write(json.dumps(record) + "\n")
             if "eval" in record and not done:
-                save_state(state_dir, core, optimizer, step + 1, best, history[-cfg.eval_every:])
+                save_state(state_dir, core, optimizer, step + 1, best)
     accelerator.wait_for_everyone()
     return finish(output, state_dir, cfg, progress)
 
