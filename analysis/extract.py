@@ -50,15 +50,25 @@ def sketch(x, dims: int, name: str) -> np.ndarray:
 
 
 def layer_vectors(state: ForwardState, dims: int = PARAM_DIMS) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Generated parameters grouped per layer ("decoder.3"): flattened (sketched when large) and their L2 norm."""
+    """Generated parameters grouped per layer ("decoder.3"): flattened (sketched when large) and their L2 norm.
+    The sketch is linear, so each block is scattered with its slice of the layer's hashes: no concatenated copy."""
     blocks: dict[str, list[torch.Tensor]] = {}
     for name, t in sorted(state.named_generated().items()):
         blocks.setdefault(".".join(name.split(".")[:2]), []).append(t.detach().float().flatten(1).cpu())
     vectors, norms = {}, {}
     for layer, parts in sorted(blocks.items(), key=lambda kv: natural_key(kv[0])):
-        full = torch.cat(parts, dim=1)
-        norms[layer] = full.norm(dim=1).numpy()
-        vectors[layer] = sketch(full, dims, layer)
+        size = sum(p.shape[1] for p in parts)
+        norms[layer] = torch.stack([p.square().sum(1) for p in parts]).sum(0).sqrt().numpy()
+        if size <= dims:
+            vectors[layer] = torch.cat(parts, dim=1).numpy()
+            continue
+        bucket, sign = _sketch_hashes(layer, size, dims)
+        out, start = torch.zeros(parts[0].shape[0], dims), 0
+        for p in parts:
+            end = start + p.shape[1]
+            out.index_add_(1, bucket[start:end], p * sign[start:end])
+            start = end
+        vectors[layer] = out.numpy()
     return vectors, norms
 
 

@@ -20,7 +20,7 @@ from bench.common import median_time, ratio_table  # noqa: E402
 from bench.projection_bench import bench_knn_placement, bench_umap_fit, format_rows  # noqa: E402
 
 
-def extraction_vs_encoder(n_per_task: int = 64, batch_size: int = 64, repeats: int = 3) -> str:
+def extraction_vs_encoder(n_per_task: int = 64, batch_size: int = 64, repeats: int = 3, rounds: int = 3) -> str:
     model = HyperLensModel.build(load_backbone("minilm"), "hyperdecoder", list(BUILTIN_SUITE),
                                  {"decoder_adapter_dim": 32, "generator_hidden": 32}).eval()
     examples = [e for t in BUILTIN_SUITE for e in get_task(t).load("validation", max_examples=n_per_task)]
@@ -40,7 +40,11 @@ def extraction_vs_encoder(n_per_task: int = 64, batch_size: int = 64, repeats: i
     def hyperdecoder():  # adapted encoder + MLP + generator + per-layer sketches; no decoder
         for ids, mask, tids in batches:
             layer_vectors(model.conditioning(ids, mask, tids))
-    rows = [("bare encoder forward", median_time(bare, repeats)), ("hyperdecoder extraction", median_time(hyperdecoder, repeats))]
+    best = {"bare encoder forward": float("inf"), "hyperdecoder extraction": float("inf")}
+    for _ in range(rounds):  # interleaved, so drift in machine load hits both alike
+        for name, fn in (("bare encoder forward", bare), ("hyperdecoder extraction", hyperdecoder)):
+            best[name] = min(best[name], median_time(fn, repeats))
+    rows = list(best.items())
     n = len(examples)
     table = ratio_table(f"extraction, MiniLM, {n} inputs, batch {batch_size} (time ratio; target means "
                         "throughput >= 0.9x the bare encoder)", rows, baseline="bare encoder forward",
