@@ -23,6 +23,7 @@ from torch import nn
 from transformers import (AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer, BartConfig,
                           BartForConditionalGeneration, BertConfig, BertLMHeadModel, BertModel,
                           EncoderDecoderModel, T5Config, T5ForConditionalGeneration)
+from transformers.utils import logging as hf_logging
 
 DEFAULT_BACKBONE = "minilm"
 
@@ -165,11 +166,27 @@ def _tiny_model(name: str, vocab: int) -> nn.Module:
                                decoder=BertLMHeadModel(BertConfig(**bert, is_decoder=True, add_cross_attention=True)))
 
 
+@contextlib.contextmanager
+def _quiet_transformers():
+    """The warm start's load reports list the new cross-attention as "missing" (and call the checkpoint
+    "corrupted"): expected here, recorded in `new_params`, and only noise to a user."""
+    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
 def _warm_start_bert2bert(path: str) -> tuple[nn.Module, tuple[str, ...]]:
     """Encoder and decoder both start from the same BERT; cross-attention and LM-head transform are new."""
-    encoder = BertModel.from_pretrained(path, add_pooling_layer=False)
-    decoder, info = BertLMHeadModel.from_pretrained(path, is_decoder=True, add_cross_attention=True,
-                                                    output_loading_info=True)
+    with _quiet_transformers():
+        encoder = BertModel.from_pretrained(path, add_pooling_layer=False)
+        decoder, info = BertLMHeadModel.from_pretrained(path, is_decoder=True, add_cross_attention=True,
+                                                        output_loading_info=True)
     model = EncoderDecoderModel(encoder=encoder, decoder=decoder)
     missing = sorted(f"decoder.{k}" for k in info["missing_keys"])
     named = dict(model.named_parameters(remove_duplicate=False))

@@ -83,6 +83,7 @@ def build_card(ckpt: Path, others: list[Path], baseline: dict[str, float] | None
     budget = "\n".join(f"| {n} | {r['trainable']:,} | " + ", ".join(f"{k}: {v:,}" for k, v in r["groups"].items()) + " |"
                        for n, r in params.items())
     spec = cfg["task_specs"][0]
+    weights = "".join(f", {t} x{w:g}" for t, w in sorted(tr.get("task_weights", {}).items()))
     return f"""# {ckpt.name}
 
 A **{cfg['method']}** adapter set for the `{cfg['backbone']['name']}` backbone (a bert2bert encoder-decoder warm-started
@@ -96,10 +97,10 @@ tags (slots). Scores below are on the validation split, on a 0-100 scale; the av
 task's mean metric.
 
 ## Training budget
-{tr['steps']} steps, batch {tr['batch_size']}, mixed-task batches ({tr['sampling']} sampling), AdamW lr {tr['lr']} with
+{tr['steps']} steps, batch {tr['batch_size']}, {tr['batching']}-task batches ({tr['sampling']} sampling{weights}), AdamW lr {tr['lr']} with
 {tr['warmup_steps']} warmup steps and linear decay, label smoothing {tr['label_smoothing']}, gradient clip {tr['grad_clip']},
 seed {tr['seed']}, best checkpoint by mean validation score (step {cfg.get('best_step')}).
-Wall time: {f'{seconds / 60:.0f} minutes' if seconds else 'n/a'} on a 2-core CPU, three runs sharing it. The backbone is frozen; its new
+Wall time of the training loop: {f'{seconds / 60:.0f} minutes' if seconds else 'n/a'} on a 2-core CPU. The backbone is frozen; its new
 cross-attention and LM-head transform train in every method (they do not exist in the pretrained encoder).
 
 | checkpoint | trainable parameters | breakdown |

@@ -9,9 +9,17 @@ import numpy as np
 from .tasks import Example
 
 
-def task_probabilities(sizes: dict[str, int], temperature: float = 1.0) -> dict[str, float]:
-    """p_t proportional to N_t^(1/T): T=1 is size-proportional, T=10 is Hyperformer's near-uniform mix."""
-    weights = {t: n ** (1.0 / temperature) for t, n in sorted(sizes.items())}
+def task_probabilities(sizes: dict[str, int], temperature: float = 1.0,
+                       weights: dict[str, float] | None = None) -> dict[str, float]:
+    """p_t proportional to w_t * N_t^(1/T): T=1 is size-proportional, T=10 is Hyperformer's near-uniform mix;
+    the optional weights w_t (default 1) up- or down-weight single tasks."""
+    weights = weights or {}
+    unknown = sorted(set(weights) - set(sizes))
+    if unknown:
+        raise ValueError(f"task weights name unknown task(s) {unknown}; the tasks are {sorted(sizes)}")
+    if any(not w > 0 for w in weights.values()):
+        raise ValueError(f"task weights must be positive, got {weights}")
+    weights = {t: weights.get(t, 1.0) * n ** (1.0 / temperature) for t, n in sorted(sizes.items())}
     total = sum(weights.values())
     return {t: w / total for t, w in weights.items()}
 
@@ -24,13 +32,14 @@ class MultiTaskSampler:
     mixed: bool = True               # mixed-task batches; False: one task per batch
     seed: int = 0
     rank: int = 0                    # data-parallel process index: each rank draws its own rows
+    weights: dict[str, float] | None = None  # per-task multipliers on the sampling probability
 
     def __post_init__(self):
         empty = sorted(t for t, exs in self.data.items() if not exs)
         if empty:
             raise ValueError(f"no training examples for task(s) {empty}")
         self.tasks = sorted(self.data)
-        self.probs = np.array([task_probabilities({t: len(self.data[t]) for t in self.tasks}, self.temperature)[t]
+        self.probs = np.array([task_probabilities({t: len(self.data[t]) for t in self.tasks}, self.temperature, self.weights)[t]
                                for t in self.tasks])
 
     def batch(self, step: int) -> list[Example]:

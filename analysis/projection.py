@@ -191,6 +191,13 @@ def project(X: np.ndarray, settings: ProjectionSettings | None = None, cache_dir
     return result
 
 
+def fit_to_cache(X: np.ndarray, settings: ProjectionSettings, cache_dir) -> None:
+    """A slow fit (UMAP after warm-up, t-SNE) into the disk cache: what the app's worker process runs."""
+    if settings.method == "umap":
+        warmup_umap(background=False)
+    project(X, settings, cache_dir)
+
+
 # --- UMAP warm-up: numba compiles on first use (~15-35 s per process), so do it once, early. ---
 
 _warm_done = threading.Event()

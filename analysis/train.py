@@ -51,6 +51,7 @@ class TrainConfig:
     grad_clip: float = 1.0
     sampling: str = "proportional"        # or "temperature": p ~ N^(1/T)
     temperature: float = 10.0
+    task_weights: dict = field(default_factory=dict)  # task -> multiplier on its sampling probability
     batching: str = "mixed"               # or "single": one task per batch
     max_source_length: int = 128
     max_target_length: int = 32
@@ -104,7 +105,8 @@ def train(cfg: TrainConfig, output, command: str | None = None, progress: bool =
     model.task_specs = [t.spec() for t in tasks]
     train_data = {t.name: t.load("train", cfg.data_dir, cfg.max_train_examples) for t in tasks}
     sampler = MultiTaskSampler(train_data, cfg.batch_size, cfg.temperature if cfg.sampling == "temperature" else 1.0,
-                               mixed=cfg.batching == "mixed", seed=cfg.seed, rank=accelerator.process_index)
+                               mixed=cfg.batching == "mixed", seed=cfg.seed, rank=accelerator.process_index,
+                               weights=cfg.task_weights)
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=cfg.lr, weight_decay=cfg.weight_decay)
     start, best = 0, {"score": -math.inf, "step": 0}
@@ -177,9 +179,19 @@ def finish(output: Path, state_dir: Path, cfg: TrainConfig, progress: bool) -> d
     return result
 
 
+def task_weight(text: str) -> tuple[str, float]:
+    name, _, weight = text.partition("=")
+    try:
+        return name, float(weight)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected TASK=WEIGHT such as nli=3, got {text!r}") from None
+
+
 def config_from_args(a) -> TrainConfig:
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     cfg = {k: v for k, v in vars(a).items() if k in fields and v is not None}
+    if a.task_weights:
+        cfg["task_weights"] = dict(a.task_weights)
     if a.config:
         cfg["method_config"] = json.loads(Path(a.config).read_text() if Path(a.config).is_file() else a.config)
     return TrainConfig(**cfg)
@@ -209,4 +221,6 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
                        help=f"default {default}")
     p.add_argument("--sampling", choices=("proportional", "temperature"))
     p.add_argument("--batching", choices=("mixed", "single"))
+    p.add_argument("--task-weights", nargs="+", type=task_weight, metavar="TASK=W",
+                   help="multiply a task's sampling probability, e.g. nli=3 paraphrase=3")
     p.set_defaults(run=run)

@@ -12,7 +12,7 @@ import streamlit as st
 from analysis.extraction import Extraction, load_extraction
 from typing import TYPE_CHECKING
 from analysis.neighbors import KnnPlacer, NeighborIndex
-from analysis.projection import Projection, ProjectionSettings, warmup_umap
+from analysis.projection import Projection, ProjectionSettings
 from analysis.report import DEFAULT_MAP, extraction_report, projection_cache
 from app import config
 from app.services import maps, reports
@@ -45,7 +45,7 @@ def start_warmup() -> None:
     transformers: several seconds) so the first prediction does not pay for it."""
     threading.Thread(target=importlib.import_module, args=("analysis.live",), daemon=True).start()
     if config.WARMUP_UMAP:
-        warmup_umap(background=True)
+        projection_jobs().warm_up()
 
 
 # --- cached data and models ---
@@ -129,6 +129,11 @@ def kept(widget, label: str, key: str, default, **kw):
     st.session_state[key] = value
     st.session_state[f"_kept.{key}"] = value = widget(label, key=key, **kw)
     return value
+
+
+def color_by() -> str:
+    """The colour chosen by any page's "Colour by" picker (views.color_picker), "task" until then."""
+    return st.session_state.get("color_by", st.session_state.get("_kept.color_by", "task"))
 
 
 def map_settings() -> tuple[str, ProjectionSettings]:

@@ -19,7 +19,6 @@ with st.sidebar:
         if st.session_state.get("checkpoint") not in names:
             st.session_state["checkpoint"] = pick_default(names, config.DEFAULT_CHECKPOINT)
         st.selectbox("Checkpoint", names, key="checkpoint", on_change=state.reset_for_checkpoint)
-    st.selectbox("Colour by", state.COLOR_FIELDS, key="color_by", format_func=lambda f: f.replace("_", " "))
 
 pages = [st.Page("app_pages/map.py", title="Map", icon=":material/scatter_plot:", default=True),
          st.Page("app_pages/predict.py", title="Predict", icon=":material/edit_note:"),

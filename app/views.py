@@ -12,7 +12,7 @@ import streamlit as st
 
 from analysis.errors import CheckpointError
 from analysis.extraction import Extraction
-from analysis.projection import Projection, umap_ready
+from analysis.projection import Projection
 from analysis.report import projection_cache
 from app import config, state
 from app.services import figures, maps, reports, selection
@@ -82,6 +82,13 @@ def current_map(ckpt: Ckpt, ext: Extraction) -> MapView:
     return MapView(ckpt, ext, vector, *state.projection(ckpt, vector, settings))
 
 
+def color_picker(container=st) -> str:
+    """The "Colour by" choice, shared by every page's map. It sits by the map, inside the map's fragment, so a
+    recolour reruns only the map."""
+    return state.kept(container.selectbox, "Colour by", "color_by", "task", options=state.COLOR_FIELDS,
+                      format_func=lambda f: f.replace("_", " "))
+
+
 def color_values(view: MapView, color_by: str) -> pd.Series:
     if color_by == "cluster":  # k-means in the original space, k = number of tasks
         k = max(2, view.ext.meta["task"].nunique())
@@ -94,7 +101,7 @@ def draw_map(view: MapView, key: str, *, active=None, hidden=frozenset(), highli
     """The map chart, selectable (read selections with pending_selection(key)); above maps.MAX_POINTS points
     a task-stratified sample is drawn."""
     meta = view.ext.meta
-    cats = figures.categories(color_values(view, st.session_state.get("color_by", "task")))
+    cats = figures.categories(color_values(view, state.color_by()))
     shown = maps.stratified_sample(meta)
     if len(shown) < len(meta):
         st.caption(f"Showing {len(shown):,} of {len(meta):,} points, sampled per task.")
@@ -149,7 +156,7 @@ def projection_status(view: MapView) -> None:
 def _await_job(key: str, name: str) -> None:
     if state.projection_jobs().get(key).done():
         st.rerun()  # the whole page: the map switches to the new projection (or shows the failure)
-    compiling = name == "UMAP" and not umap_ready()
+    compiling = name == "UMAP" and not state.projection_jobs().umap_ready()
     st.status(f"Computing the {name} map in the background"
               f"{': compiling UMAP kernels first (once per server)' if compiling else ''}… showing PCA meanwhile.")
 

@@ -1,7 +1,7 @@
 """The explorer as a user meets it: the app started as `make run` starts it (shipped default checkpoint), driven
 in headless Chromium. Run: .venv/bin/python bench/app.py
 
-    cold start        process launch -> first map canvas drawn (server up: launch -> /_stcore/health answers)
+    cold start        process launch -> first map drawn (server up: launch -> /_stcore/health answers)
     recolour          a new "Colour by" in the sidebar -> the map redrawn with the new legend
     predict           Predict page: type an input, submit -> the prediction shown (MiniLM default)
     LiveModel.infer   the model part of that, timed in this process
@@ -25,8 +25,9 @@ TARGETS = {"cold start": 8.0, "recolour (median)": 0.5, "predict (median)": 1.0,
 # Cycled. Each has several categories: Plotly hides the legend of a one-trace figure, and the legend is how a
 # redraw is recognised. "cluster" would time k-means, not the redraw.
 COLOURS = ["label", "output type", "task"]
-# The legend of every drawn map (one with a WebGL canvas); while Streamlit swaps charts, old and new coexist.
-LEGENDS = """return Array.from(document.querySelectorAll('.js-plotly-plot')).filter(p => p.querySelector('canvas'))
+# The legend of every drawn map (one with its points drawn); while Streamlit swaps charts, old and new coexist.
+LEGENDS = """return Array.from(document.querySelectorAll('.js-plotly-plot'))
+    .filter(p => p.querySelector('canvas, .scatterlayer .point'))
     .map(p => Array.from(p.querySelectorAll('.legendtext')).map(e => e.textContent).join('|'))"""
 
 
@@ -46,7 +47,7 @@ def static_page(driver, tmp: Path, repeats: int) -> float:
 
 
 def cold_start(driver, app) -> tuple[float, float]:
-    """(launch -> first map canvas, launch -> server answering)."""
+    """(launch -> first map drawn, launch -> server answering)."""
     driver.get(app.url)
     browser.wait_map(driver, timeout=120)
     return time.perf_counter() - app.launched, app.healthy - app.launched

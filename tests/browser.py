@@ -134,9 +134,12 @@ def markdown_bold(text: str) -> str:
     return f"//*[@data-testid='stMarkdownContainer']//strong[normalize-space()='{text}']"
 
 
+MAP_DRAWN = ".js-plotly-plot canvas, .js-plotly-plot .scatterlayer .point"  # WebGL (Scattergl) or SVG points
+
+
 def wait_map(driver, timeout: float = 60):
-    """The first Plotly chart drawn with WebGL (a Scattergl map has a canvas inside its plot div)."""
-    return wait_for(driver, ".js-plotly-plot canvas", timeout)
+    """The first Plotly map with its points drawn: a Scattergl canvas, or SVG points below figures.WEBGL_FROM."""
+    return wait_for(driver, MAP_DRAWN, timeout)
 
 
 def wait_idle(driver, timeout: float = 60) -> None:

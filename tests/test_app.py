@@ -56,7 +56,7 @@ def test_map_renders_recolours_and_keeps_a_selection(app):
     assert at.session_state["sel_ids"] == [0, 3, 20]
     assert at.dataframe[0].value["row"].tolist() == [0, 3, 20]  # the linked table
     for colour in ("label", "correct", "cluster"):
-        at.sidebar.selectbox(key="color_by").select(colour).run()
+        at.selectbox(key="color_by").select(colour).run()
         assert_clean(at)
         assert at.session_state["sel_ids"] == [0, 3, 20]
     next(b for b in at.button if b.label == "Clear selection").click().run()

@@ -13,6 +13,7 @@ from analysis.backbone import load_backbone
 from analysis.checkpoint import save_checkpoint
 from analysis.extract import extract, load_extraction, sketch
 from analysis.live import LiveModel
+from analysis.methods.layers import GeneratedAdapter
 from analysis.model import HyperLensModel
 
 TASKS = ["qa", "sentiment", "topic"]
@@ -55,6 +56,22 @@ def test_batching_does_not_change_results(tmp_path):
     for col in [c for c in one.columns if c.startswith(("embedding", "params.", "norm."))]:
         np.testing.assert_allclose(np.stack(one[col]) if one[col].dtype == object else one[col],
                                    np.stack(many[col]) if many[col].dtype == object else many[col], atol=1e-5)
+
+
+@pytest.mark.parametrize("dims", [8, 4096])  # sketched, and stored whole
+def test_head_generated_weights_are_sketched_without_building_them(dims):
+    model = tiny()
+    ids, mask = model.tokenize(["a short input", "another, rather longer input text"])
+    state = model.conditioning(ids, mask, model.task_ids(["qa", "topic"]))
+    assert all(isinstance(w, GeneratedAdapter) for w in state.generated.values())
+    fast = X.layer_vectors(state, dims)
+    assert all(w._weights is None for w in state.generated.values())  # nothing materialised
+    state.generated = {site: w.weights for site, w in state.generated.items()}
+    built = X.layer_vectors(state, dims)
+    for got, want in zip(fast, built):
+        assert got.keys() == want.keys()
+        for layer in want:
+            np.testing.assert_allclose(got[layer], want[layer], rtol=1e-4, atol=1e-6)
 
 
 def test_embeddings_need_only_the_encoder(tmp_path):

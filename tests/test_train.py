@@ -27,6 +27,18 @@ def test_task_probabilities():
     assert p10["big"] == pytest.approx(1000 ** 0.1 / (1000 ** 0.1 + 10 ** 0.1))
 
 
+def test_task_weights_scale_the_sampling_probability():
+    p = task_probabilities({"a": 100, "b": 100, "c": 200}, weights={"a": 3})
+    assert (p["a"], p["b"], p["c"]) == pytest.approx((0.5, 1 / 6, 1 / 3))
+    data = {"a": fake("a", 100), "b": fake("b", 100)}
+    counts = Counter(e.task for k in range(1000) for e in MultiTaskSampler(data, 8, weights={"b": 3}).batch(k))
+    assert counts["b"] / sum(counts.values()) == pytest.approx(0.75, abs=0.02)
+    with pytest.raises(ValueError, match="unknown task"):
+        task_probabilities({"a": 1}, weights={"nli": 2})
+    with pytest.raises(ValueError, match="positive"):
+        task_probabilities({"a": 1}, weights={"a": 0})
+
+
 @pytest.mark.parametrize("temperature,mixed", [(1.0, True), (10.0, True), (10.0, False)])
 def test_sampler_proportions(temperature, mixed):
     data = {"a": fake("a", 900), "b": fake("b", 100)}

@@ -7,7 +7,7 @@ from torch import nn
 
 from . import register
 from .base import GeneratedDecoderMethod, Site
-from .layers import Adapter, AdapterHeads, masked_mean
+from .layers import Adapter, AdapterHeads, GeneratedAdapter, masked_mean
 
 
 @dataclass
@@ -28,11 +28,12 @@ class AdapterGenerator(nn.Module):
         self.hidden = nn.Sequential(nn.Linear(d + e, hidden), nn.ReLU())
         self.heads = AdapterHeads(hidden, d, a, init="hyperfan")
 
-    def forward(self, v):
-        """v: (B, d) -> AdapterWeights with leading dim B * L, row b * L + layer."""
+    def forward(self, v) -> list[GeneratedAdapter]:
+        """v: (B, d) -> one GeneratedAdapter per decoder layer, each for the whole batch."""
         B, L = v.shape[0], self.layer_embedding.num_embeddings
         x = torch.cat([v[:, None].expand(B, L, -1), self.layer_embedding.weight[None].expand(B, L, -1)], dim=-1)
-        return self.heads(self.hidden(x).reshape(B * L, -1))
+        codes = self.hidden(x)                                              # (B, L, hidden)
+        return [GeneratedAdapter(self.heads, codes[:, layer]) for layer in range(L)]
 
 
 @register
@@ -53,6 +54,5 @@ class Hyperdecoder(GeneratedDecoderMethod):
         if stage != "decoder":
             return
         state.embedding = self.mlp(masked_mean(encoder_hidden, state.attention_mask))
-        weights, L = self.generator(state.embedding), self.n_layers["decoder"]
-        for layer in range(L):
-            state.generated[Site("decoder", layer, "ffn_parallel")] = weights.every(L, layer)
+        for layer, weights in enumerate(self.generator(state.embedding)):
+            state.generated[Site("decoder", layer, "ffn_parallel")] = weights

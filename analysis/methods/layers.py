@@ -73,9 +73,6 @@ class AdapterWeights:
     def select(self, index: Tensor) -> "AdapterWeights":
         return type(self)(**{k: v.index_select(0, index) for k, v in self.tensors().items()})
 
-    def every(self, step: int, offset: int) -> "AdapterWeights":
-        """Rows offset, offset+step, ...: one layer's weights from a (B*L)-row block, as a view."""
-        return type(self)(**{k: v[offset::step] for k, v in self.tensors().items()})
 
 
 @dataclass
@@ -126,6 +123,39 @@ class AdapterHeads(nn.Module):
             up=self.weight_up(c).view(n, a, d), up_bias=self.bias_up(c),
             ln_weight=self.ln_weight(c) if self.ln_weight is not None else None,
             ln_bias=self.ln_bias(c) if self.ln_bias is not None else None)
+
+
+class GeneratedAdapter:
+    """Adapter weights heads(code) for a batch of codes (N, c), built on first use.
+
+    The heads are linear, so anything linear in the weights (a sketch, a norm's Gram form) can be computed
+    from `linear_parts` and the codes without materialising N full adapters: extraction does that."""
+
+    def __init__(self, heads: AdapterHeads, code: Tensor):
+        self.heads, self.code = heads, code
+        self._weights: AdapterWeights | None = None
+
+    @property
+    def weights(self) -> AdapterWeights:
+        if self._weights is None:
+            self._weights = self.heads(self.code)
+        return self._weights
+
+    def __call__(self, x: Tensor, activation: str) -> Tensor:
+        return self.weights(x, activation)
+
+    def tensors(self) -> dict[str, Tensor]:
+        return self.weights.tensors()
+
+    def select(self, index: Tensor) -> "GeneratedAdapter":
+        return GeneratedAdapter(self.heads, self.code.index_select(0, index))
+
+    def linear_parts(self) -> dict[str, tuple[Tensor, Tensor]]:
+        """name -> (weight (P, c), bias (P,)) with tensors()[name].flatten(1) == code @ weight.T + bias."""
+        h = self.heads
+        pairs = {"down": h.weight_down, "down_bias": h.bias_down, "up": h.weight_up, "up_bias": h.bias_up,
+                 "ln_weight": h.ln_weight, "ln_bias": h.ln_bias}
+        return {k: (lin.weight, lin.bias) for k, lin in pairs.items() if lin is not None}
 
 
 def masked_mean(hidden: Tensor, mask: Tensor) -> Tensor:

@@ -64,10 +64,13 @@ def selection_panel(meta, sel: list[int]) -> None:
 @st.fragment
 @views.friendly_errors()
 def map_section(ckpt, ext) -> None:
-    projection_controls(ext)
+    colour, controls = st.columns([1, 5], vertical_alignment="bottom")
+    color_by = views.color_picker(colour)
+    with controls:
+        projection_controls(ext)
     view = views.current_map(ckpt, ext)
     views.projection_status(view)
-    cats = figures.categories(views.color_values(view, st.session_state.get("color_by", "task")))
+    cats = figures.categories(views.color_values(view, color_by))
     active, hidden = filters(ext.meta, cats)
     if (rows := views.pending_selection(CHART, len(ext.meta))) is not None:
         st.session_state["sel_ids"] = [r for r in rows if active[r]]  # muted points do not join a selection

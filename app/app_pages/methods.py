@@ -35,7 +35,9 @@ with views.friendly_errors():
         if s and (rows := views.pending_selection(f"methods_map_{i}", len(s[1].meta))) is not None:
             st.session_state["linked_ids"] = s[1].meta["id"].iloc[rows].tolist()
     linked = st.session_state.get("linked_ids", [])
-    if linked and st.button(f"Clear the linked selection ({len(linked)} instances)"):
+    picker, clear = st.columns([1, 5], vertical_alignment="bottom")
+    views.color_picker(picker)
+    if linked and clear.button(f"Clear the linked selection ({len(linked)} instances)"):
         linked = st.session_state["linked_ids"] = []
     for i, (col, s) in enumerate(zip(columns, sides)):
         if s is None:

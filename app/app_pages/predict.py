@@ -37,8 +37,10 @@ def show_result(view, result, history) -> None:
     overlays = [figures.marker_trace(placed, "history", text=[t[:80] for _, t in history], color="#555555",
                                      symbol="circle", size=9, line=True),
                 figures.marker_trace(placed[-1:], "this input", text=[result.source[:80]])]
-    st.caption(views.map_caption(view) + (" · PCA stands in until the Map page's projection is computed"
-                                            if not view.exact else ""))
+    picker, caption = st.columns([1, 5], vertical_alignment="bottom")
+    views.color_picker(picker)
+    caption.caption(views.map_caption(view) + (" · PCA stands in until the Map page's projection is computed"
+                                               if not view.exact else ""))
     views.draw_map(view, "predict_map", overlays=overlays, height=520)
     ids, dist = state.neighbor_index(view.ckpt).query(result.embedding, 10)
     st.markdown("**Nearest validation instances** (cosine distance, original embedding space)")

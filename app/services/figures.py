@@ -10,6 +10,10 @@ from plotly.subplots import make_subplots
 PALETTE = px.colors.qualitative.Dark24 + px.colors.qualitative.Light24  # 48 colours, then "Other"
 OTHER, MUTED = "#9e9e9e", "#d9d9d9"
 HOVER_CHARS = 120
+# Streamlit remounts an interactive chart whenever its figure changes (a recolour, a filter, a live point), and a
+# fresh WebGL context costs 0.5-0.9 s in software-GL Chromium against 0.15-0.25 s for SVG at 2k points; SVG slows
+# down past a few thousand points, so bigger maps are drawn with WebGL (Scattergl).
+WEBGL_FROM = 5_000
 HOVER = ("<b>%{customdata[1]}</b> · %{customdata[2]}<br>%{customdata[3]}<br>target: %{customdata[4]}"
          "<br>prediction: %{customdata[5]}<extra>row %{customdata[0]}</extra>")
 
@@ -41,12 +45,12 @@ def hover_data(meta: pd.DataFrame) -> np.ndarray:
     return np.column_stack([c.astype(object).to_numpy() for c in cols])
 
 
-def points(coords: np.ndarray, **kw) -> go.BaseTraceType:
-    """A WebGL scatter for 2-D coords, a 3-D scatter for 3-D ones."""
+def points(coords: np.ndarray, webgl: bool = False, **kw) -> go.BaseTraceType:
+    """A 2-D scatter (WebGL or SVG) for 2-D coords, a 3-D scatter for 3-D ones."""
     xyz = dict(x=coords[:, 0], y=coords[:, 1])
     if coords.shape[1] == 3:
         return go.Scatter3d(**xyz, z=coords[:, 2], mode=kw.pop("mode", "markers"), **kw)
-    return go.Scattergl(**xyz, mode=kw.pop("mode", "markers"), **kw)
+    return (go.Scattergl if webgl else go.Scatter)(**xyz, mode=kw.pop("mode", "markers"), **kw)
 
 
 def map_figure(meta: pd.DataFrame, coords: np.ndarray, cats: pd.Series, *, active: np.ndarray | None = None,
@@ -56,16 +60,16 @@ def map_figure(meta: pd.DataFrame, coords: np.ndarray, cats: pd.Series, *, activ
     active = np.ones(len(meta), bool) if active is None else active
     shown = ~cats.isin(hidden).to_numpy()
     custom = hover_data(meta)
-    size = 5 if len(meta) > 5000 else 7
-    traces = [points(coords[m], name=name, customdata=custom[m], hovertemplate=HOVER,
+    size, webgl = (5, True) if len(meta) >= WEBGL_FROM else (7, False)
+    traces = [points(coords[m], webgl, name=name, customdata=custom[m], hovertemplate=HOVER,
                      marker=dict(color=color, size=size, opacity=0.8))
               for name, m, color in color_groups(cats, shown & active)]
     muted = shown & ~active
     if muted.any():
-        traces.insert(0, points(coords[muted], name=f"filtered out ({muted.sum()})", customdata=custom[muted],
+        traces.insert(0, points(coords[muted], webgl, name=f"filtered out ({muted.sum()})", customdata=custom[muted],
                                 hoverinfo="skip", marker=dict(color=MUTED, size=size - 1, opacity=0.5)))
     if highlight is not None and highlight.any():
-        traces.append(points(coords[highlight], name=f"{highlight_name} ({highlight.sum()})", hoverinfo="skip",
+        traces.append(points(coords[highlight], webgl, name=f"{highlight_name} ({highlight.sum()})", hoverinfo="skip",
                              marker=dict(color="rgba(0,0,0,0)", size=size + 6, line=dict(color="black", width=2))))
     fig = go.Figure([*traces, *overlays])
     fig.update_layout(height=height, margin=dict(l=0, r=0, t=10, b=0), dragmode="lasso", uirevision="map",

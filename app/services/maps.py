@@ -1,16 +1,25 @@
 """Which map to show, never fitting UMAP on a page load: a disk-cached projection, an instant PCA, or a slow fit
-(UMAP after warm-up, t-SNE) that the user asked for, run on one background thread into the disk cache."""
+(UMAP after warm-up, t-SNE) that the user asked for, run in one worker process into the disk cache.
+
+A process, not a thread: numba's compile and UMAP's fit hold the GIL for tens of seconds, which would stall
+every page of the app while they run."""
 from __future__ import annotations
 
+import multiprocessing
+import os
+import sys
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+import time
+import types
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from analysis.neighbors import unit_rows
-from analysis.projection import Projection, ProjectionSettings, project, warmup_umap
+from analysis.projection import Projection, ProjectionSettings, fit_to_cache, project, warmup_umap
 from analysis.report import DEFAULT_MAP
 
 
@@ -30,25 +39,58 @@ def available(X: np.ndarray, settings: ProjectionSettings, cache_dir: Path) -> P
     return None
 
 
-def _fit(X: np.ndarray, settings: ProjectionSettings, cache_dir: Path) -> Projection:
-    if settings.method == "umap":
-        warmup_umap(background=False)  # joins the warm-up started at app start; then the fit holds UMAP_LOCK
-    return project(X, settings, cache_dir)
+def _worker_init(parent: int) -> None:
+    """Runs in the worker: yield the CPU to the app and the browser, and exit with the server (a worker left
+    behind by a killed server would go on compiling)."""
+    os.nice(10)
+
+    def exit_with_parent():
+        while os.getppid() == parent:
+            time.sleep(1)
+        os._exit(0)
+    threading.Thread(target=exit_with_parent, daemon=True).start()
+
+
+def _worker_pool() -> ProcessPoolExecutor:
+    """A one-process pool with its worker started now. A spawned child re-runs the parent's __main__, which
+    under Streamlit is the app script itself, so a bare module stands in for it while the child starts."""
+    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_init,
+                               initargs=(os.getpid(),))
+    main, sys.modules["__main__"] = sys.modules["__main__"], types.ModuleType("__main__")
+    try:
+        pool.submit(int)  # spawns the worker (Python starts pool processes on the first submit)
+    finally:
+        sys.modules["__main__"] = main
+    return pool
 
 
 class ProjectionJobs:
-    """One worker thread for slow fits, shared by every session; a job is keyed by checkpoint, vector and settings."""
+    """One worker process for slow fits, shared by every session; a job is keyed by checkpoint, vector and
+    settings. `warm_up` compiles UMAP there first, so the first fit a user asks for starts warm."""
 
     def __init__(self):
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="projection")
+        self._pool = _worker_pool()
         self._jobs: dict[str, Future] = {}
         self._lock = threading.Lock()
+        self._warm: Future | None = None
+
+    def warm_up(self) -> None:
+        with self._lock:
+            if self._warm is None:
+                self._warm = self._pool.submit(warmup_umap, False)
+
+    def umap_ready(self) -> bool:
+        return self._warm is not None and self._warm.done()
 
     def submit(self, key: str, X: np.ndarray, settings: ProjectionSettings, cache_dir: Path) -> Future:
         with self._lock:
             job = self._jobs.get(key)
             if job is None or (job.done() and job.exception() is not None):  # a failed fit may be retried
-                job = self._jobs[key] = self._pool.submit(_fit, X, settings, cache_dir)
+                if isinstance(job and job.exception(), BrokenProcessPool):  # the worker died (out of memory?)
+                    self._pool = _worker_pool()
+                job = self._jobs[key] = self._pool.submit(fit_to_cache, X, settings, cache_dir)
+                if settings.method == "umap" and self._warm is None:
+                    self._warm = job  # the worker is warm once its first UMAP fit is done
             return job
 
     def get(self, key: str) -> Future | None:
