@@ -42,7 +42,7 @@ def available(X: np.ndarray, settings: ProjectionSettings, cache_dir: Path) -> P
 def _worker_init(parent: int) -> None:
     """Runs in the worker: yield the CPU to the app and the browser, and exit with the server (a worker left
     behind by a killed server would go on compiling)."""
-    os.nice(10)
+    os.nice(19)
 
     def exit_with_parent():
         while os.getppid() == parent:
