@@ -41,8 +41,8 @@ def checkpoint(name: str | None = None) -> Ckpt | None:
 
 @st.cache_resource(show_spinner=False)
 def start_warmup() -> None:
-    """Once per process, in the background: compile UMAP's kernels, and import the model stack (torch,
-    transformers: several seconds) so the first prediction does not pay for it."""
+    """Once per process, in the background: import the model stack (torch, transformers: several seconds) so the
+    first prediction does not pay for it, and compile UMAP's kernels in the (niced) projection worker."""
     threading.Thread(target=importlib.import_module, args=("analysis.live",), daemon=True).start()
     if config.WARMUP_UMAP:
         projection_jobs().warm_up()
