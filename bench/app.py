@@ -2,7 +2,9 @@
 in headless Chromium. Run: .venv/bin/python bench/app.py
 
     cold start        process launch -> first map drawn (server up: launch -> /_stcore/health answers)
-    recolour          a new "Colour by" in the sidebar -> the map redrawn with the new legend
+    recolour          a new "Colour by" -> the map redrawn with the new legend: right after start (UMAP still compiling
+                      in the background worker), then once the machine has settled; polled through webdriver (its
+                      round trips add ~0.3 s) and timed by the page's own clock (click event -> new legend painted)
     predict           Predict page: type an input, submit -> the prediction shown (MiniLM default)
     LiveModel.infer   the model part of that, timed in this process
     static page       the same browser loading a trivial local page: the same-run baseline
@@ -21,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import median_time  # noqa: E402
 from tests import browser  # noqa: E402
 
-TARGETS = {"cold start": 8.0, "recolour (median)": 0.5, "predict (median)": 1.0, "LiveModel.infer (median)": 0.3}
+TARGETS = {"cold start": 8.0, "recolour (median)": 0.5, "recolour, in-page clock (median)": 0.5, "predict (median)": 1.0, "LiveModel.infer (median)": 0.3}
 # Cycled. Each has several categories: Plotly hides the legend of a one-trace figure, and the legend is how a
 # redraw is recognised. "cluster" would time k-means, not the redraw.
 COLOURS = ["label", "output type", "task"]
@@ -63,16 +65,64 @@ def choose(driver, label: str, option: str) -> float:
     return start
 
 
-def recolour(driver, repeats: int) -> list[float]:
+def recolour(driver, repeats: int, offset: int = 0) -> list[float]:
+    """Seconds from the pick to the new legend, polled from outside the browser (includes webdriver overhead)."""
     browser.wait_idle(driver)
     times = []
     for i in range(repeats):
         before = driver.execute_script(LEGENDS)
-        start = choose(driver, "Colour by", COLOURS[i % len(COLOURS)])
+        start = choose(driver, "Colour by", COLOURS[(offset + i) % len(COLOURS)])  # never the colour shown
         times.append(wait_since(start, lambda: set(driver.execute_script(LEGENDS)) - {"", *before}))
         browser.wait_map(driver)
         browser.wait_idle(driver)
     return times
+
+
+# In the page: the option's click event -> the first frame painted after a drawn map's legend changes.
+WATCH_LEGEND = "window.__legends = () => {" + LEGENDS + """};
+const before = new Set(window.__legends());
+window.__recolour = new Promise(done => {
+  document.addEventListener('click', () => {
+    const t0 = performance.now();
+    const seen = new MutationObserver(() => {
+      if (!window.__legends().some(l => l && !before.has(l))) return;
+      seen.disconnect();
+      requestAnimationFrame(() => done((performance.now() - t0) / 1000));
+    });
+    seen.observe(document.body, {subtree: true, childList: true, characterData: true});
+  }, {capture: true, once: true});
+});"""
+
+
+def recolour_in_page(driver, repeats: int, offset: int = 0) -> list[float]:
+    """The same round trip timed inside the page (click event to the new legend painted), no webdriver polling."""
+    times = []
+    for i in range(repeats):
+        browser.wait_idle(driver)
+        browser.wait_for(driver, "input[role='combobox'][aria-label='Colour by']").click()
+        item = browser.wait_for(driver, f"//*[@role='option'][normalize-space()='{COLOURS[(offset + i) % len(COLOURS)]}']")
+        driver.execute_script(WATCH_LEGEND)
+        item.click()
+        times.append(driver.execute_async_script("window.__recolour.then(arguments[arguments.length - 1])"))
+        browser.wait_map(driver)
+    browser.wait_idle(driver)
+    return times
+
+
+def wait_settled(timeout: float = 90, idle: float = 0.7) -> float:
+    """Seconds until the machine's CPUs are at least `idle` idle over 2 s: the app's background warm-up (the
+    UMAP compile in its worker) is done. Interactions timed before that time the compile too."""
+    def idle_share() -> float:
+        def read():
+            fields = [int(x) for x in open("/proc/stat").readline().split()[1:]]
+            return fields[3] + fields[4], sum(fields)
+        (i0, t0), _ = read(), time.sleep(2)
+        i1, t1 = read()
+        return (i1 - i0) / max(t1 - t0, 1)
+    start = time.perf_counter()
+    while idle_share() < idle and time.perf_counter() - start < timeout:
+        pass
+    return time.perf_counter() - start
 
 
 def predict(driver, app, repeats: int) -> list[float]:
@@ -128,11 +178,18 @@ def main() -> None:
         baseline = static_page(driver, Path(tmp), a.repeats)
         with browser.app_server(log=Path(tmp) / "streamlit.log", timeout=120) as app:
             cold, server_up = cold_start(driver, app)
-            colours = recolour(driver, a.repeats)
+            colours = recolour(driver, a.repeats)  # right after start: the UMAP compile is running
+            settled = wait_settled()
+            colours_settled = recolour(driver, a.repeats, offset=a.repeats)
+            in_page = recolour_in_page(driver, a.repeats, offset=2 * a.repeats)
             predicts = predict(driver, app, a.repeats)
     infer = model_infer(a.repeats)
-    rows = [("cold start", cold), ("  of which server up", server_up), ("recolour (median)", statistics.median(colours)),
-            ("recolour (worst)", max(colours)), ("first predict (loads the model)", predicts[0]),
+    rows = [("cold start", cold), ("  of which server up", server_up),
+            ("recolour, warm-up running (median)", statistics.median(colours)), ("  worst", max(colours)),
+            ("  (warm-up done after)", settled),
+            ("recolour (median)", statistics.median(colours_settled)), ("  worst", max(colours_settled)),
+            ("recolour, in-page clock (median)", statistics.median(in_page)),
+            ("first predict (loads the model)", predicts[0]),
             ("predict (median)", statistics.median(predicts[1:])), ("LiveModel.infer (median)", infer),
             ("static page (baseline)", baseline)]
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
