@@ -89,8 +89,10 @@ with views.friendly_errors():
         st.caption(f"{ext.info['method']} generates no per-input parameters: only the embeddings differ.")
     near = neighbours(ckpt, ext, a, b)
     view = views.current_map(ckpt, ext)
-    pins = [figures.marker_trace(view.place(i.vector(view.vector)), slot, text=[i.source[:80]],
-                                 color=color) for i, slot, color in ((a, "A", "#d62728"), (b, "B", "#1f77b4"))]
+    # a validation row is pinned on its own point; a typed input where its nearest rows place it
+    where = lambda i: view.coords[i.row] if i.row is not None else view.place(i.vector(view.vector))  # noqa: E731
+    pins = [figures.marker_trace(where(i), slot, text=[i.source[:80]], color=color)
+            for i, slot, color in ((a, "A", "#d62728"), (b, "B", "#1f77b4"))]
     st.caption(views.map_caption(view))
     views.draw_map(view, "compare_map", highlight=ext.meta["row"].isin(near).to_numpy(),
                    highlight_name="neighbours of A or B", overlays=pins, height=480)

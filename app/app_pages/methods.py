@@ -26,6 +26,8 @@ with views.friendly_errors():
     if not names:
         st.info("No checkpoints yet: train one on the Train page.")
         st.stop()
+    picker, clear = st.columns([1, 5], vertical_alignment="bottom")
+    views.color_picker(picker)
     columns = st.columns(2)
     sides = []
     for i, col in enumerate(columns):
@@ -35,8 +37,6 @@ with views.friendly_errors():
         if s and (rows := views.pending_selection(f"methods_map_{i}", len(s[1].meta))) is not None:
             st.session_state["linked_ids"] = s[1].meta["id"].iloc[rows].tolist()
     linked = st.session_state.get("linked_ids", [])
-    picker, clear = st.columns([1, 5], vertical_alignment="bottom")
-    views.color_picker(picker)
     if linked and clear.button(f"Clear the linked selection ({len(linked)} instances)"):
         linked = st.session_state["linked_ids"] = []
     for i, (col, s) in enumerate(zip(columns, sides)):
