@@ -41,16 +41,6 @@ def _sketch_hashes(name: str, size: int, dims: int) -> tuple[torch.Tensor, torch
     return torch.from_numpy(rng.integers(dims, size=size)), torch.from_numpy(rng.choice(np.float32([-1, 1]), size=size))
 
 
-def sketch(x, dims: int, name: str) -> np.ndarray:
-    """Count-sketch (B, P) -> (B, dims): a fixed, seeded random projection that keeps inner products in
-    expectation, in O(P) with no P x dims matrix. The hashes depend on the block name and size only."""
-    x = torch.as_tensor(x, dtype=torch.float32)
-    if x.shape[1] <= dims:
-        return x.numpy()
-    bucket, sign = _sketch_hashes(name, x.shape[1], dims)
-    return torch.zeros(x.shape[0], dims).index_add_(1, bucket, x * sign).numpy()
-
-
 def layer_vectors(state: ForwardState, dims: int = PARAM_DIMS) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Generated parameters grouped per layer ("decoder.3"): flattened (sketched when large) and their L2 norm.
 
@@ -113,8 +103,7 @@ class HeadPart(NamedTuple):
         return self.cache[key]
 
     def dense(self) -> torch.Tensor:
-        w, b = self._cached(("dense",), lambda w, b: (w, b))
-        return torch.addmm(b, self.code, w.T)
+        return torch.addmm(self.bias.detach().float().cpu(), self.code, self.weight.detach().float().cpu().T)
 
     def square_norm(self) -> torch.Tensor:
         gram, wb, bb = self._cached(("gram",), lambda w, b: (w.T @ w, w.T @ b, b @ b))

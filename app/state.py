@@ -5,12 +5,12 @@ from __future__ import annotations
 import importlib
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import streamlit as st
 
 from analysis.extraction import Extraction, load_extraction
-from typing import TYPE_CHECKING
 from analysis.neighbors import KnnPlacer, NeighborIndex
 from analysis.projection import Projection, ProjectionSettings
 from analysis.report import DEFAULT_MAP, extraction_report, projection_cache

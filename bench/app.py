@@ -55,11 +55,15 @@ def cold_start(driver, app) -> tuple[float, float]:
     return time.perf_counter() - app.launched, app.healthy - app.launched
 
 
-def choose(driver, label: str, option: str) -> float:
-    """Pick `option` in the st.selectbox labelled `label` (by visible text, as a user does); returns the
-    perf_counter time of the pick."""
+def open_option(driver, label: str, option: str):
+    """Open the st.selectbox labelled `label` and return its `option` (by visible text, as a user sees it)."""
     browser.wait_for(driver, f"input[role='combobox'][aria-label='{label}']").click()
-    item = browser.wait_for(driver, f"//*[@role='option'][normalize-space()='{option}']")
+    return browser.wait_for(driver, f"//*[@role='option'][normalize-space()='{option}']")
+
+
+def choose(driver, label: str, option: str) -> float:
+    """Pick `option` in the st.selectbox labelled `label`; returns the perf_counter time of the pick."""
+    item = open_option(driver, label, option)
     start = time.perf_counter()
     item.click()
     return start
@@ -99,8 +103,7 @@ def recolour_in_page(driver, repeats: int, offset: int = 0) -> list[float]:
     times = []
     for i in range(repeats):
         browser.wait_idle(driver)
-        browser.wait_for(driver, "input[role='combobox'][aria-label='Colour by']").click()
-        item = browser.wait_for(driver, f"//*[@role='option'][normalize-space()='{COLOURS[(offset + i) % len(COLOURS)]}']")
+        item = open_option(driver, "Colour by", COLOURS[(offset + i) % len(COLOURS)])
         driver.execute_script(WATCH_LEGEND)
         item.click()
         times.append(driver.execute_async_script("window.__recolour.then(arguments[arguments.length - 1])"))
@@ -109,16 +112,21 @@ def recolour_in_page(driver, repeats: int, offset: int = 0) -> list[float]:
     return times
 
 
+def cpu_ticks() -> tuple[int, int]:
+    """(idle + iowait, total) CPU ticks since boot, from /proc/stat."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    return fields[3] + fields[4], sum(fields)
+
+
+def idle_share(seconds: float = 2.0) -> float:
+    (i0, t0), _ = cpu_ticks(), time.sleep(seconds)
+    i1, t1 = cpu_ticks()
+    return (i1 - i0) / max(t1 - t0, 1)
+
+
 def wait_settled(timeout: float = 90, idle: float = 0.7) -> float:
     """Seconds until the machine's CPUs are at least `idle` idle over 2 s: the app's background warm-up (the
     UMAP compile in its worker) is done. Interactions timed before that time the compile too."""
-    def idle_share() -> float:
-        def read():
-            fields = [int(x) for x in open("/proc/stat").readline().split()[1:]]
-            return fields[3] + fields[4], sum(fields)
-        (i0, t0), _ = read(), time.sleep(2)
-        i1, t1 = read()
-        return (i1 - i0) / max(t1 - t0, 1)
     start = time.perf_counter()
     while idle_share() < idle and time.perf_counter() - start < timeout:
         pass

@@ -11,9 +11,10 @@ from analysis import extract as X
 from analysis.__main__ import main
 from analysis.backbone import load_backbone
 from analysis.checkpoint import save_checkpoint
-from analysis.extract import extract, load_extraction, sketch
+from analysis.extract import extract, load_extraction
 from analysis.live import LiveModel
-from analysis.methods.layers import GeneratedAdapter
+from analysis.methods import ForwardState, Site
+from analysis.methods.layers import AdapterWeights, GeneratedAdapter
 from analysis.model import HyperLensModel
 
 TASKS = ["qa", "sentiment", "topic"]
@@ -121,13 +122,21 @@ def test_task_conditioned_and_plain_methods(tmp_path):
 
 
 def test_sketch_is_fixed_and_preserves_geometry():
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(50, 5000)).astype(np.float32)
-    s1, s2 = sketch(x, 256, "decoder.0"), sketch(x, 256, "decoder.0")
-    assert np.array_equal(s1, s2) and s1.shape == (50, 256)
-    ratio = np.linalg.norm(s1, axis=1) / np.linalg.norm(x, axis=1)
+    g = torch.Generator().manual_seed(0)
+
+    def state(d, a, n=50):
+        w = AdapterWeights(*(torch.randn(s, generator=g) for s in [(n, d, a), (n, a), (n, a, d), (n, d)]))
+        return ForwardState(task_ids=torch.zeros(n, dtype=torch.long), generated={Site("decoder", 0, "ffn_parallel"): w}), w
+    big, w = state(100, 25)  # 5,125 parameters per instance
+    (s1, n1), (s2, _) = X.layer_vectors(big, 256), X.layer_vectors(big, 256)
+    full = torch.cat([t.flatten(1) for _, t in sorted(w.tensors().items())], dim=1).numpy()
+    assert np.array_equal(s1["decoder.0"], s2["decoder.0"]) and s1["decoder.0"].shape == (50, 256)
+    np.testing.assert_allclose(n1["decoder.0"], np.linalg.norm(full, axis=1), rtol=1e-5)
+    ratio = np.linalg.norm(s1["decoder.0"], axis=1) / np.linalg.norm(full, axis=1)
     assert np.all((ratio > 0.75) & (ratio < 1.25))
-    assert sketch(x[:, :100], 256, "small").shape == (50, 100)  # small blocks stay as they are
+    small, w = state(4, 2)  # 22 parameters: stored as they are, in sorted name order
+    full = torch.cat([t.flatten(1) for _, t in sorted(w.tensors().items())], dim=1).numpy()
+    np.testing.assert_array_equal(X.layer_vectors(small, 256)[0]["decoder.0"], full)
 
 
 def test_swap_changes_output_only_through_the_adapters(tmp_path):

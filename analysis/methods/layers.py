@@ -74,7 +74,6 @@ class AdapterWeights:
         return type(self)(**{k: v.index_select(0, index) for k, v in self.tensors().items()})
 
 
-
 @dataclass
 class LoraWeights:
     A: Tensor       # (N, r, d_in)
