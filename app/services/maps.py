@@ -5,14 +5,15 @@ A process, not a thread: numba's compile and UMAP's fit hold the GIL for tens of
 every page of the app while they run."""
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import os
+import queue
 import sys
 import threading
 import time
 import types
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import Future
 from pathlib import Path
 
 import numpy as np
@@ -39,9 +40,9 @@ def available(X: np.ndarray, settings: ProjectionSettings, cache_dir: Path) -> P
     return None
 
 
-def _worker_init(parent: int) -> None:
-    """Runs in the worker: yield the CPU to the app and the browser, and exit with the server (a worker left
-    behind by a killed server would go on compiling)."""
+def _serve(tasks, results, parent: int) -> None:
+    """The worker: run (id, fn, args) tasks one at a time at the lowest priority, so the app and the browser
+    keep the CPU; exit with the server even if it was killed."""
     os.nice(19)
 
     def exit_with_parent():
@@ -49,19 +50,58 @@ def _worker_init(parent: int) -> None:
             time.sleep(1)
         os._exit(0)
     threading.Thread(target=exit_with_parent, daemon=True).start()
+    while True:
+        i, fn, args = tasks.get()
+        try:
+            results.put((i, None, fn(*args)))
+        except Exception as e:  # noqa: BLE001 -- handed to the waiting Future
+            results.put((i, e, None))
 
 
-def _worker_pool() -> ProcessPoolExecutor:
-    """A one-process pool with its worker started now. A spawned child re-runs the parent's __main__, which
-    under Streamlit is the app script itself, so a bare module stands in for it while the child starts."""
-    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_init,
-                               initargs=(os.getpid(),))
-    main, sys.modules["__main__"] = sys.modules["__main__"], types.ModuleType("__main__")
-    try:
-        pool.submit(int)  # spawns the worker (Python starts pool processes on the first submit)
-    finally:
-        sys.modules["__main__"] = main
-    return pool
+class Worker:
+    """One daemonic worker process with Futures. Daemonic, so the server's shutdown terminates it instead of
+    waiting for a UMAP compile to finish (a ProcessPoolExecutor joins its workers at exit)."""
+
+    def __init__(self):
+        ctx = multiprocessing.get_context("spawn")
+        self._tasks, self._results = ctx.Queue(), ctx.Queue()
+        self._futures: dict[int, Future] = {}
+        self._ids = itertools.count()
+        self._process = ctx.Process(target=_serve, args=(self._tasks, self._results, os.getpid()), daemon=True)
+        # A spawned child re-runs the parent's __main__, which under Streamlit is the app script itself.
+        main, sys.modules["__main__"] = sys.modules["__main__"], types.ModuleType("__main__")
+        try:
+            self._process.start()
+        finally:
+            sys.modules["__main__"] = main
+        threading.Thread(target=self._collect, daemon=True).start()
+
+    def submit(self, fn, *args) -> Future:
+        future, i = Future(), next(self._ids)
+        if not self.alive:
+            future.set_exception(RuntimeError("the projection worker has stopped"))
+            return future
+        self._futures[i] = future
+        self._tasks.put((i, fn, args))
+        return future
+
+    @property
+    def alive(self) -> bool:
+        return self._process.is_alive()
+
+    def _collect(self) -> None:
+        while True:
+            try:
+                i, error, value = self._results.get(timeout=1)
+            except queue.Empty:
+                if not self.alive:  # died (out of memory?): fail what it held, so a retry can start a new one
+                    for future in self._futures.values():
+                        future.set_exception(RuntimeError("the projection worker died; try again"))
+                    self._futures.clear()
+                    return
+                continue
+            future = self._futures.pop(i)
+            future.set_exception(error) if error is not None else future.set_result(value)
 
 
 class ProjectionJobs:
@@ -69,7 +109,7 @@ class ProjectionJobs:
     settings. `warm_up` compiles UMAP there first, so the first fit a user asks for starts warm."""
 
     def __init__(self):
-        self._pool = _worker_pool()
+        self._worker = Worker()
         self._jobs: dict[str, Future] = {}
         self._lock = threading.Lock()
         self._warm: Future | None = None
@@ -77,7 +117,7 @@ class ProjectionJobs:
     def warm_up(self) -> None:
         with self._lock:
             if self._warm is None:
-                self._warm = self._pool.submit(warmup_umap, False)
+                self._warm = self._worker.submit(warmup_umap, False)
 
     def umap_ready(self) -> bool:
         return self._warm is not None and self._warm.done()
@@ -86,9 +126,9 @@ class ProjectionJobs:
         with self._lock:
             job = self._jobs.get(key)
             if job is None or (job.done() and job.exception() is not None):  # a failed fit may be retried
-                if isinstance(job and job.exception(), BrokenProcessPool):  # the worker died (out of memory?)
-                    self._pool = _worker_pool()
-                job = self._jobs[key] = self._pool.submit(fit_to_cache, X, settings, cache_dir)
+                if not self._worker.alive:  # it died (out of memory?): start another
+                    self._worker = Worker()
+                job = self._jobs[key] = self._worker.submit(fit_to_cache, X, settings, cache_dir)
                 if settings.method == "umap" and self._warm is None:
                     self._warm = job  # the worker is warm once its first UMAP fit is done
             return job
