@@ -98,6 +98,7 @@ class Backbone:
     d_model: int
     n_layers: dict[str, int]              # {"encoder": L_enc, "decoder": L_dec}
     new_params: tuple[str, ...] = ()       # freshly initialised by a warm start: trained in every method
+    warm_start: str = ""                   # how the new parts were made; a checkpoint must match it
     config_hash: str = ""
     seed: int = 0                          # fixes the weights of randomly initialised backbones
     notes: list[str] = field(default_factory=list)
@@ -169,7 +170,7 @@ def _tiny_model(name: str, vocab: int) -> nn.Module:
 @contextlib.contextmanager
 def _quiet_transformers():
     """The warm start's load reports list the new cross-attention as "missing" (and call the checkpoint
-    "corrupted"): expected here, recorded in `new_params`, and only noise to a user."""
+    "corrupted"): expected here, where it is copied from self-attention, and only noise to a user."""
     verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
@@ -181,16 +182,37 @@ def _quiet_transformers():
             hf_logging.enable_progress_bar()
 
 
+WARM_START_RANK = 16
+WARM_START = f"bert2bert: cross-attention copied from self-attention, frozen, plus rank-{WARM_START_RANK} deltas"
+
+
+def _add_output(module: nn.Module, inputs, output):
+    return output + module.delta(inputs[0])
+
+
 def _warm_start_bert2bert(path: str) -> tuple[nn.Module, tuple[str, ...]]:
-    """Encoder and decoder both start from the same BERT; cross-attention and LM-head transform are new."""
+    """Encoder and decoder both start from the same BERT. The decoder's new cross-attention starts as a copy of
+    its self-attention and stays frozen; a low-rank delta on each of its projections trains instead, so a
+    checkpoint holds a few MB instead of a full cross-attention (3.5M parameters). The LM-head transform is new."""
+    from .methods.layers import LoRA  # here, not at the top: the methods import this module
+
     with _quiet_transformers():
         encoder = BertModel.from_pretrained(path, add_pooling_layer=False)
         decoder, info = BertLMHeadModel.from_pretrained(path, is_decoder=True, add_cross_attention=True,
                                                         output_loading_info=True)
+    new = [f"decoder.{k}" for k in info["missing_keys"] if ".crossattention." not in k]
+    for i, layer in enumerate(decoder.bert.encoder.layer):
+        cross = layer.crossattention
+        cross.load_state_dict(layer.attention.state_dict())
+        for name in ("self.query", "self.key", "self.value", "output.dense"):
+            linear = cross.get_submodule(name)
+            linear.delta = LoRA(linear.in_features, linear.out_features, WARM_START_RANK, WARM_START_RANK)
+            linear.register_forward_hook(_add_output)
+            new += [f"decoder.bert.encoder.layer.{i}.crossattention.{name}.delta.{k}"
+                    for k, _ in linear.delta.named_parameters()]
     model = EncoderDecoderModel(encoder=encoder, decoder=decoder)
-    missing = sorted(f"decoder.{k}" for k in info["missing_keys"])
     named = dict(model.named_parameters(remove_duplicate=False))
-    return model, tuple(k for k in missing if k in named)
+    return model, tuple(sorted(k for k in new if k in named))
 
 
 def _family_of(model: nn.Module) -> str:
@@ -233,8 +255,7 @@ def load_backbone(spec: str = DEFAULT_BACKBONE, *, meta: bool = False, seed: int
         if spec == "minilm":
             tokenizer = minilm_tokenizer()
             model, new_params = _warm_start_bert2bert(str(minilm_path()))
-            notes.append("bert2bert warm start: cross-attention and LM-head transform are new, "
-                         "so they are trained in every PEFT method")
+            notes.append(f"{WARM_START}; these deltas and the new LM-head transform train in every method")
         elif spec in TINY:
             tokenizer = minilm_tokenizer()
             model = _tiny_model(spec, len(tokenizer))
@@ -254,7 +275,8 @@ def load_backbone(spec: str = DEFAULT_BACKBONE, *, meta: bool = False, seed: int
     d_model = getattr(cfg, "d_model", None) or cfg.hidden_size
     random_init = spec in TINY or spec in PRESETS
     bb = Backbone(model=model, tokenizer=tokenizer, name=spec, family=family, d_model=d_model, n_layers={},
-                  new_params=new_params, config_hash=config_hash(model.config, seed if random_init else None),
+                  new_params=new_params, warm_start=WARM_START if spec == "minilm" else "",
+                  config_hash=config_hash(model.config, seed if random_init else None),
                   seed=seed, notes=notes)
     bb.n_layers = {s: len(bb.layers(s)) for s in ("encoder", "decoder")}
     return bb

@@ -9,6 +9,7 @@ import argparse
 import json
 from pathlib import Path
 
+from .backbone import WARM_START_RANK
 from .export import write_json
 
 FACETS = ("task", "label", "output_type")
@@ -100,8 +101,10 @@ task's mean metric.
 {tr['steps']} steps, batch {tr['batch_size']}, {tr['batching']}-task batches ({tr['sampling']} sampling{weights}), AdamW lr {tr['lr']} with
 {tr['warmup_steps']} warmup steps and linear decay, label smoothing {tr['label_smoothing']}, gradient clip {tr['grad_clip']},
 seed {tr['seed']}, best checkpoint by mean validation score (step {cfg.get('best_step')}).
-Wall time of the training loop: {f'{seconds / 60:.0f} minutes' if seconds else 'n/a'} on a 2-core CPU. The backbone is frozen; its new
-cross-attention and LM-head transform train in every method (they do not exist in the pretrained encoder).
+Wall time of the training loop: {f'{seconds / 60:.0f} minutes' if seconds else 'n/a'} on a 2-core CPU. The backbone is frozen. The
+decoder's cross-attention does not exist in the pretrained encoder: it starts as a copy of each layer's self-attention
+and stays frozen, while rank-{WARM_START_RANK} deltas on its four projections train in every method, with the new LM-head
+transform.
 
 | checkpoint | trainable parameters | breakdown |
 |---|---|---|

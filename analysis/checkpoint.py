@@ -59,7 +59,7 @@ def checkpoint_config(model: HyperLensModel, **sections) -> dict:
         "format": FORMAT, "format_version": FORMAT_VERSION,
         "method": model.method.name, "method_config": model.method.config_dict(),
         "backbone": {"name": bb.name, "family": bb.family.name, "config_hash": bb.config_hash, "seed": bb.seed,
-                     "d_model": bb.d_model, "n_layers": bb.n_layers},
+                     "warm_start": bb.warm_start, "d_model": bb.d_model, "n_layers": bb.n_layers},
         "tasks": model.tasks, "task_specs": model.task_specs,
         "versions": library_versions(), **sections,
     }
@@ -123,6 +123,11 @@ def load_checkpoint(path, backbone: Backbone | None = None, device: str | torch.
         raise CheckpointError(
             f"{path} was trained on backbone {claimed['name']!r} (config hash {claimed['config_hash']}), "
             f"but the backbone given is {backbone.name!r} (hash {backbone.config_hash}). Load it with the same backbone.")
+    if backbone.warm_start != claimed.get("warm_start", ""):
+        raise CheckpointError(
+            f"{path} was trained on a different warm start of {claimed['name']!r} "
+            f"({claimed.get('warm_start') or 'an earlier HyperLens version'}) than this one ({backbone.warm_start}). "
+            "Retrain it with this version (`python -m analysis train ...`).")
     model = HyperLensModel.build(backbone, config["method"], config["tasks"], config["method_config"])
     expected = model.trainable_state_dict()
     missing, unexpected = sorted(set(expected) - set(tensors)), sorted(set(tensors) - set(expected))

@@ -5,8 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 COMMON=(--lr 1e-3 --eval-examples 40 --seed 42)
-# The three reading tasks are sampled 3x as often: topic, headline, QA and slots are learned within 300 steps.
-RECIPE=(--steps 1100 --warmup-steps 60 --eval-every 275 --task-weights nli=3 paraphrase=3 sentiment=3)
+# The three reading tasks are sampled 3x as often and topic 2x (its TF-IDF baseline is 99.2%, so one error in 250
+# decides it); headline, QA and slots keep weight 1.
+RECIPE=(--steps 1250 --warmup-steps 60 --eval-every 250 --task-weights nli=3 paraphrase=3 sentiment=3 topic=2)
 # The hyperformer keeps its first, shorter recipe: its generated adapters hurt from the first steps on this
 # backbone (docs/findings.md), so a longer run would not change the verdict.
 declare -A STEPS=(

@@ -1,10 +1,12 @@
-"""The real pretrained MiniLM bert2bert backbone: new cross-attention trains, and a short
+"""The real pretrained MiniLM bert2bert backbone: the warm start's cross-attention deltas train, and a short
 train -> evaluate -> reload run works end to end."""
+import json
+
 import pytest
 import torch
 
 from analysis.backbone import load_backbone
-from analysis.checkpoint import load_checkpoint
+from analysis.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from analysis.evaluate import evaluate
 from analysis.model import HyperLensModel
 from analysis.params import parameter_report
@@ -18,21 +20,46 @@ def minilm():
     return load_backbone("minilm")
 
 
-def test_warm_start_trains_its_new_cross_attention(minilm):
+def test_warm_start_copies_self_attention_and_trains_low_rank_deltas(minilm):
     assert minilm.d_model == 384 and minilm.n_layers == {"encoder": 6, "decoder": 6}
-    assert any("crossattention" in n for n in minilm.new_params)
+    layer = minilm.model.decoder.bert.encoder.layer[0]
+    for name, p in layer.attention.named_parameters():
+        torch.testing.assert_close(layer.crossattention.get_parameter(name), p, rtol=0, atol=0)
     model = HyperLensModel.build(minilm, "hyperdecoder", ["a", "b"])
     params = dict(model.backbone.named_parameters(remove_duplicate=False))
     assert all(params[n].requires_grad for n in minilm.new_params)
-    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
-    assert not any("attention.self.query" in n and "crossattention" not in n for n in trainable)
+    new_in_cross = {n for n in minilm.new_params if "crossattention" in n}
+    assert new_in_cross and all(".delta." in n for n in new_in_cross)
+    assert sum(p.numel() for n, p in model.backbone.named_parameters() if n in minilm.new_params) < 500_000  # a few MB
     ids, mask = model.tokenize(["sentiment sentence: a fine film", "topic text: markets fell"])
-    out = model(ids, mask, model.task_ids(["a", "b"]), model.tokenize_targets(["positive", "business"]))
-    out.loss.backward()
-    assert model.backbone.decoder.bert.encoder.layer[0].crossattention.self.query.weight.grad.abs().sum() > 0
+    targets = model.tokenize_targets(["positive", "business"])
+    with torch.no_grad():  # B = 0 at the start: the deltas change nothing until they train
+        before = model(ids, mask, model.task_ids(["a", "b"]), targets).loss
+        for module in model.backbone.modules():
+            if hasattr(module, "delta"):
+                module.delta.B.weight.fill_(1e-2)
+        assert model(ids, mask, model.task_ids(["a", "b"]), targets).loss != before
+        for module in model.backbone.modules():
+            if hasattr(module, "delta"):
+                module.delta.B.weight.zero_()
+    model(ids, mask, model.task_ids(["a", "b"]), targets).loss.backward()
+    assert layer.crossattention.self.query.weight.grad is None
+    assert layer.crossattention.self.query.delta.A.weight.grad.abs().sum() == 0  # B = 0, so no gradient yet
+    assert layer.crossattention.self.query.delta.B.weight.grad.abs().sum() > 0
     report = parameter_report(model)
-    assert "cross-attention" in " ".join(report["groups"]) and "cross-attention" in " ".join(report["notes"])
+    assert "cross-attention deltas" in " ".join(report["groups"]) and "rank-16" in " ".join(report["notes"])
     model.method.detach()
+
+
+def test_checkpoint_of_another_warm_start_is_refused(tmp_path, minilm):
+    model = HyperLensModel.build(minilm, "adapter", ["a"], {"adapter_dim": 4})
+    save_checkpoint(model, tmp_path / "ck")
+    model.method.detach()
+    config = json.loads((tmp_path / "ck" / "config.json").read_text())
+    del config["backbone"]["warm_start"]  # as written before the warm start changed
+    (tmp_path / "ck" / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match="different warm start.*Retrain"):
+        load_checkpoint(tmp_path / "ck", backbone=minilm)
 
 
 def test_train_evaluate_reload(tmp_path):
