@@ -1,6 +1,7 @@
 # One command each, on a fresh machine with Python 3.11:
 #   make run    set up .venv if missing, install, start the explorer on the shipped default checkpoint
 #   make test   set up .venv if missing, install, run the test suite
+#   make check  the fast tier: no real MiniLM, no browser, no UMAP compile
 PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -10,7 +11,7 @@ export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export NUMBA_THREADING_LAYER := omp
 
-.PHONY: run test bench setup clean checkpoints
+.PHONY: run test check bench setup clean checkpoints
 
 $(STAMP): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,10 +28,14 @@ run: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest
 
+check: $(STAMP)
+	$(PY) -m pytest -m "not slow and not browser"
+
 bench: $(STAMP)
 	$(PY) bench/step_time.py
 	$(PY) bench/extract.py
 	$(PY) bench/app.py
+	$(PY) bench/realdev.py
 
 clean:
 	rm -rf $(VENV) runs

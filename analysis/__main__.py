@@ -3,7 +3,9 @@ import argparse
 import importlib
 import sys
 
-COMMANDS = ("params", "train", "evaluate", "extract", "report", "card", "tasks.baseline")
+from .errors import HyperLensError
+
+COMMANDS = ("params", "train", "evaluate", "extract", "report", "card", "tasks.baseline")  # report adds project, export
 
 
 def main(argv=None) -> int:
@@ -20,9 +22,12 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.run(args) or 0
-    except (ValueError, FileNotFoundError) as e:  # our errors are actionable messages, not tracebacks
+    except (HyperLensError, ValueError, OSError) as e:  # our errors are actionable messages, not tracebacks
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

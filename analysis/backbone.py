@@ -25,6 +25,8 @@ from transformers import (AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer, Bart
                           EncoderDecoderModel, T5Config, T5ForConditionalGeneration)
 from transformers.utils import logging as hf_logging
 
+from .errors import HyperLensError
+
 DEFAULT_BACKBONE = "minilm"
 
 # Published shapes (METHODS.md §1). Vocabulary and heads as in the original configs.
@@ -38,7 +40,7 @@ PRESETS: dict[str, dict] = {
     "t5-v1_1-large": dict(d_model=1024, d_ff=2816, num_layers=24, num_heads=16, d_kv=64,
                           feed_forward_proj="gated-gelu", tie_word_embeddings=False),
 }
-TINY = ("tiny-t5", "tiny-bart", "tiny-bert2bert")
+TINY = ("tiny-t5", "tiny-bart", "tiny-bert2bert", "tiny-t5-wide-heads")  # the last: heads x d_kv != d_model, as T5-3B/11B
 
 
 @dataclass(frozen=True)
@@ -112,7 +114,7 @@ class Backbone:
         return sum(p.numel() for p in self.model.parameters())
 
 
-class BackboneError(ValueError):
+class BackboneError(HyperLensError, ValueError):
     pass
 
 
@@ -152,10 +154,10 @@ def _t5_preset_config(name: str, vocab_size: int = 32128) -> T5Config:
 
 def _tiny_model(name: str, vocab: int) -> nn.Module:
     shape = dict(hidden=32, layers=2, heads=4, ff=64)
-    if name == "tiny-t5":
+    if name.startswith("tiny-t5"):
         return T5ForConditionalGeneration(T5Config(
-            vocab_size=vocab, d_model=shape["hidden"], d_ff=shape["ff"], d_kv=8, num_layers=shape["layers"],
-            num_heads=shape["heads"], feed_forward_proj="gated-gelu", tie_word_embeddings=False))
+            vocab_size=vocab, d_model=shape["hidden"], d_ff=shape["ff"], d_kv=16 if name.endswith("wide-heads") else 8,
+            num_layers=shape["layers"], num_heads=shape["heads"], feed_forward_proj="gated-gelu", tie_word_embeddings=False))
     if name == "tiny-bart":
         return BartForConditionalGeneration(BartConfig(
             vocab_size=vocab, d_model=shape["hidden"], encoder_layers=2, decoder_layers=2,
@@ -182,37 +184,23 @@ def _quiet_transformers():
             hf_logging.enable_progress_bar()
 
 
-WARM_START_RANK = 16
-WARM_START = f"bert2bert: cross-attention copied from self-attention, frozen, plus rank-{WARM_START_RANK} deltas"
-
-
-def _add_output(module: nn.Module, inputs, output):
-    return output + module.delta(inputs[0])
+WARM_START = "bert2bert: cross-attention copied from self-attention, trained in full"
 
 
 def _warm_start_bert2bert(path: str) -> tuple[nn.Module, tuple[str, ...]]:
     """Encoder and decoder both start from the same BERT. The decoder's new cross-attention starts as a copy of
-    its self-attention and stays frozen; a low-rank delta on each of its projections trains instead, so a
-    checkpoint holds a few MB instead of a full cross-attention (3.5M parameters). The LM-head transform is new."""
-    from .methods.layers import LoRA  # here, not at the top: the methods import this module
-
+    its self-attention and trains in full, with the new LM-head transform: copying from the input (spans, entity
+    names, subject lines) needs it, and frozen copies with low-rank deltas learned too slowly for that
+    (docs/findings.md)."""
     with _quiet_transformers():
         encoder = BertModel.from_pretrained(path, add_pooling_layer=False)
         decoder, info = BertLMHeadModel.from_pretrained(path, is_decoder=True, add_cross_attention=True,
                                                         output_loading_info=True)
-    new = [f"decoder.{k}" for k in info["missing_keys"] if ".crossattention." not in k]
-    for i, layer in enumerate(decoder.bert.encoder.layer):
-        cross = layer.crossattention
-        cross.load_state_dict(layer.attention.state_dict())
-        for name in ("self.query", "self.key", "self.value", "output.dense"):
-            linear = cross.get_submodule(name)
-            linear.delta = LoRA(linear.in_features, linear.out_features, WARM_START_RANK, WARM_START_RANK)
-            linear.register_forward_hook(_add_output)
-            new += [f"decoder.bert.encoder.layer.{i}.crossattention.{name}.delta.{k}"
-                    for k, _ in linear.delta.named_parameters()]
+    for layer in decoder.bert.encoder.layer:
+        layer.crossattention.load_state_dict(layer.attention.state_dict())
     model = EncoderDecoderModel(encoder=encoder, decoder=decoder)
     named = dict(model.named_parameters(remove_duplicate=False))
-    return model, tuple(sorted(k for k in new if k in named))
+    return model, tuple(sorted(k for k in (f"decoder.{k}" for k in info["missing_keys"]) if k in named))
 
 
 def _family_of(model: nn.Module) -> str:
@@ -255,7 +243,7 @@ def load_backbone(spec: str = DEFAULT_BACKBONE, *, meta: bool = False, seed: int
         if spec == "minilm":
             tokenizer = minilm_tokenizer()
             model, new_params = _warm_start_bert2bert(str(minilm_path()))
-            notes.append(f"{WARM_START}; these deltas and the new LM-head transform train in every method")
+            notes.append(f"{WARM_START}; it and the new LM-head transform train in every method")
         elif spec in TINY:
             tokenizer = minilm_tokenizer()
             model = _tiny_model(spec, len(tokenizer))
@@ -282,13 +270,25 @@ def load_backbone(spec: str = DEFAULT_BACKBONE, *, meta: bool = False, seed: int
     return bb
 
 
+PICKLE_WEIGHTS = ("*.bin", "*.pt", "*.pth", "*.ckpt", "*.pkl")
+
+
 def _load_pretrained(spec: str):
+    folder = Path(spec)
+    if folder.is_dir() and not list(folder.glob("*.safetensors")):
+        pickles = sorted(p.name for pattern in PICKLE_WEIGHTS for p in folder.glob(pattern))
+        if pickles:
+            raise BackboneError(f"{spec} holds only pickle file(s) {pickles}: HyperLens loads safetensors only, because "
+                                "unpickling can run arbitrary code. Convert the weights "
+                                "(model.save_pretrained(dir, safe_serialization=True)) and try again.")
+        raise BackboneError(f"{spec} is a local directory without .safetensors weights; expected config.json, "
+                            "tokenizer files and model.safetensors in it")
     try:
         config = AutoConfig.from_pretrained(spec)
         tokenizer = AutoTokenizer.from_pretrained(spec)
         if config.model_type == "encoder-decoder":
-            return tokenizer, EncoderDecoderModel.from_pretrained(spec)
-        return tokenizer, AutoModelForSeq2SeqLM.from_pretrained(spec)
+            return tokenizer, EncoderDecoderModel.from_pretrained(spec, use_safetensors=True)
+        return tokenizer, AutoModelForSeq2SeqLM.from_pretrained(spec, use_safetensors=True)
     except (OSError, ValueError) as e:
         local = Path(spec).exists()
         hint = ("a local directory with config.json, tokenizer files and weights" if local else

@@ -9,7 +9,6 @@ import argparse
 import json
 from pathlib import Path
 
-from .backbone import WARM_START_RANK
 from .export import write_json
 
 FACETS = ("task", "label", "output_type")
@@ -25,6 +24,28 @@ def _last_log_seconds(ckpt: Path) -> float | None:
         return None
     lines = log.read_text().splitlines()
     return json.loads(lines[-1]).get("seconds") if lines else None
+
+
+BATCHING = {"grouped": "mixed-task batches grouped by length", "mixed": "mixed-task batches",
+            "single": "one task per batch"}
+
+
+def health_section(ckpt: Path) -> str:
+    """The training health monitor's curve, sampled: encoder spread and generated-parameter norms."""
+    log = ckpt / "training_log.jsonl"
+    records = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    health = [(r["step"], r["health"]) for r in records if "health" in r]
+    if not health:
+        return "No health records in the training log."
+    picks = sorted({0, len(health) // 4, len(health) // 2, 3 * len(health) // 4, len(health) - 1})
+    stacks = sorted({s for _, h in health for s in h["generated_norm"]})
+    rows = [f"| {health[i][0]} | {health[i][1]['encoder_spread']:.3f} | "
+            + " | ".join(f"{health[i][1]['generated_norm'].get(s, float('nan')):.3f}" for s in stacks) + " |" for i in picks]
+    head = "| step | encoder spread | " + " | ".join(f"{s} generated norm" for s in stacks) + " |"
+    warning = next((h["warning"] for _, h in health if "warning" in h), None)
+    verdict = f"**Warning: {warning}.**" if warning else (
+        f"The encoder spread stayed above half its start ({health[0][1]['encoder_spread']:.3f}) throughout.")
+    return "\n".join([head, "|---" * (2 + len(stacks)) + "|", *rows, "", verdict])
 
 
 def metric_table(cards: dict[str, dict], baseline: dict[str, float] | None = None) -> str:
@@ -98,13 +119,12 @@ tags (slots). Scores below are on the validation split, on a 0-100 scale; the av
 task's mean metric.
 
 ## Training budget
-{tr['steps']} steps, batch {tr['batch_size']}, {tr['batching']}-task batches ({tr['sampling']} sampling{weights}), AdamW lr {tr['lr']} with
+{tr['steps']} steps, batch {tr['batch_size']}, {BATCHING.get(tr['batching'], tr['batching'])} ({tr['sampling']} sampling{weights}), AdamW lr {tr['lr']} with
 {tr['warmup_steps']} warmup steps and linear decay, label smoothing {tr['label_smoothing']}, gradient clip {tr['grad_clip']},
-seed {tr['seed']}, best checkpoint by mean validation score (step {cfg.get('best_step')}).
-Wall time of the training loop: {f'{seconds / 60:.0f} minutes' if seconds else 'n/a'} on a 2-core CPU. The backbone is frozen. The
-decoder's cross-attention does not exist in the pretrained encoder: it starts as a copy of each layer's self-attention
-and stays frozen, while rank-{WARM_START_RANK} deltas on its four projections train in every method, with the new LM-head
-transform.
+seed {tr['seed']}, {tr.get('precision', 'fp32')} arithmetic, best checkpoint by mean score on examples held out of
+train (step {cfg.get('best_step')}; the validation scores below never took part in that choice).
+Wall time of the training loop: {f'{seconds / 60:.0f} minutes' if seconds else 'n/a'}. The backbone is frozen except
+what its warm start adds: {cfg['backbone'].get('warm_start') or 'nothing'}.
 
 | checkpoint | trainable parameters | breakdown |
 |---|---|---|
@@ -122,6 +142,12 @@ output; for the hyperformer it is the task embedding after the projector (one po
 hypernetwork, so its row uses the raw mean-pooled encoder output.
 
 {quality_table(reports) if reports else 'No extraction report yet: run `python -m analysis extract` and `report`.'}
+
+## Training health
+The spread of the encoder output across tokens, and the mean norm of each stack's generated parameters per input,
+measured every 25 steps on the training batch (`training_log.jsonl` has every measurement and each task's loss).
+
+{health_section(ckpt)}
 
 Label kNN accuracy within each task (shuffled baseline in parentheses):
 

@@ -53,6 +53,18 @@ def atomic_directory(path: Path, write) -> None:
         raise
 
 
+def recover_leftovers(path: Path) -> None:
+    """Undo what a kill during `atomic_directory` left: a `.NAME.old-PID` copy goes back into place when NAME is
+    missing (the kill fell between the two renames), and half-written `.NAME.tmp-*` directories go.
+    Call it only while no other process writes `path` (training holds a lock)."""
+    path = Path(path)
+    olds = sorted(path.parent.glob(f".{path.name}.old-*"), key=lambda p: p.stat().st_mtime)
+    if olds and not path.exists():
+        os.replace(olds.pop(), path)
+    for leftover in [*olds, *path.parent.glob(f".{path.name}.tmp-*")]:
+        shutil.rmtree(leftover, ignore_errors=True)
+
+
 def checkpoint_config(model: HyperLensModel, **sections) -> dict:
     bb = model.bb
     return {
@@ -60,15 +72,18 @@ def checkpoint_config(model: HyperLensModel, **sections) -> dict:
         "method": model.method.name, "method_config": model.method.config_dict(),
         "backbone": {"name": bb.name, "family": bb.family.name, "config_hash": bb.config_hash, "seed": bb.seed,
                      "warm_start": bb.warm_start, "d_model": bb.d_model, "n_layers": bb.n_layers},
-        "tasks": model.tasks, "task_specs": model.task_specs,
+        "tasks": model.tasks, "task_specs": model.task_specs, "target_lengths": model.target_lengths,
         "versions": library_versions(), **sections,
     }
 
 
-def save_checkpoint(model: HyperLensModel, path, *, extra_files: dict[str, str] | None = None, **sections) -> Path:
-    """Save trainable weights + config atomically. `sections` (training, metrics, ...) go into config.json."""
-    config = checkpoint_config(model, **sections)
-    tensors = {k: v.detach().cpu().contiguous() for k, v in model.trainable_state_dict().items()}
+def save_checkpoint(model: HyperLensModel, path, *, extra_files: dict[str, str] | None = None,
+                    dtype: torch.dtype | None = None, **sections) -> Path:
+    """Save trainable weights + config atomically. `sections` (training, metrics, ...) go into config.json.
+    `dtype` (torch.float16 for shipped checkpoints) stores floating weights smaller; loading casts them back."""
+    config = checkpoint_config(model, **sections, weights_dtype=str(dtype or torch.float32).removeprefix("torch."))
+    tensors = {k: (v.to(dtype) if dtype and v.is_floating_point() else v).detach().cpu().contiguous()
+               for k, v in model.trainable_state_dict().items()}
 
     def write(tmp: Path):
         save_file(tensors, str(tmp / WEIGHTS), metadata={"format": FORMAT})
@@ -94,10 +109,21 @@ def read_config(path) -> dict:
         config = json.loads(cfg_file.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise CheckpointError(f"{cfg_file} is not valid JSON ({e}); the checkpoint is corrupt") from e
-    if config.get("format") != FORMAT:
-        raise CheckpointError(f"{cfg_file} is not a HyperLens checkpoint config (format={config.get('format')!r})")
+    if not isinstance(config, dict) or config.get("format") != FORMAT:
+        found = config.get("format") if isinstance(config, dict) else f"a JSON {type(config).__name__}"
+        raise CheckpointError(f"{cfg_file} is not a HyperLens checkpoint config (format {found!r})")
     if config.get("format_version", 0) > FORMAT_VERSION:
         raise CheckpointError(f"{path} was written by a newer HyperLens (format {config['format_version']})")
+    backbone = config.get("backbone")
+    problems = [key for key in ("method", "method_config", "backbone", "tasks") if key not in config]
+    if not isinstance(backbone, dict) or not all(isinstance(backbone.get(k), str) for k in ("name", "config_hash")):
+        problems.append("backbone name and config_hash")
+    tasks = config.get("tasks")
+    if not isinstance(tasks, list) or not tasks or not all(isinstance(t, str) and t for t in tasks):
+        problems.append("a non-empty list of task names")
+    if problems:
+        raise CheckpointError(f"{cfg_file} lacks {', '.join(dict.fromkeys(problems))}; the checkpoint is incomplete "
+                              "or was edited by hand: re-save or retrain it")
     return config
 
 
@@ -120,9 +146,11 @@ def load_checkpoint(path, backbone: Backbone | None = None, device: str | torch.
     claimed = config["backbone"]
     backbone = backbone or load_backbone(claimed["name"], seed=claimed.get("seed", 0))
     if backbone.config_hash != claimed["config_hash"]:
+        given = (f"the backbone given, also called {backbone.name!r}, has another architecture or random seed"
+                 if backbone.name == claimed["name"] else f"the backbone given is {backbone.name!r}")
         raise CheckpointError(
-            f"{path} was trained on backbone {claimed['name']!r} (config hash {claimed['config_hash']}), "
-            f"but the backbone given is {backbone.name!r} (hash {backbone.config_hash}). Load it with the same backbone.")
+            f"{path} was trained on backbone {claimed['name']!r} (config hash {claimed['config_hash']}), but "
+            f"{given} (hash {backbone.config_hash}). Load it with the backbone it was trained on.")
     if backbone.warm_start != claimed.get("warm_start", ""):
         raise CheckpointError(
             f"{path} was trained on a different warm start of {claimed['name']!r} "
@@ -139,9 +167,14 @@ def load_checkpoint(path, backbone: Backbone | None = None, device: str | torch.
     if bad:
         raise CheckpointError(f"{path}: shape mismatch for {bad[:5]} "
                               f"(e.g. {bad[0]}: file {tuple(tensors[bad[0]].shape)} vs model {tuple(expected[bad[0]].shape)})")
+    broken = [k for k, t in tensors.items() if t.is_floating_point() and not torch.isfinite(t).all()]
+    if broken:
+        raise CheckpointError(f"{path} holds weights that are NaN or infinite ({broken[:3]}{'...' if len(broken) > 3 else ''}): "
+                              "the run that wrote it diverged; retrain it with a lower learning rate")
     params = dict(model.named_parameters())
     with torch.no_grad():
         for k, t in tensors.items():
-            params[k].copy_(t)
+            params[k].copy_(t.to(params[k].dtype))
     model.config, model.task_specs = config, config.get("task_specs", model.task_specs)
+    model.target_lengths = config.get("target_lengths", {})
     return model.to(device).eval()

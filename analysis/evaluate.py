@@ -8,23 +8,24 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from .cli import number
 from .data import length_sorted_batches
 from .export import write_json
-from .tasks import Example, Task, aggregate, get_task, normalize_text
-from .tasks.squad import SquadTask
+from .tasks import Example, Task, get_task, normalize_text
 
 
 @torch.no_grad()
 def predict(model, examples: list[Example], batch_size: int = 64, max_source_length: int = 128,
-            max_new_tokens: int = 32, with_nll: bool = False, progress: bool = False):
-    """Greedy predictions in input order; with_nll also returns each prediction's mean token NLL."""
+            max_new_tokens: int = 32, with_nll: bool = False, progress: bool = False, **generate):
+    """Predictions in input order (greedy unless `generate` asks for beams); with_nll also returns each prediction's
+    mean token NLL."""
     model.eval()
     preds, nlls = [""] * len(examples), [0.0] * len(examples)
     for idx in tqdm(length_sorted_batches(examples, batch_size), desc="decode", disable=not progress, leave=False):
         batch = [examples[i] for i in idx]
         ids, mask = model.tokenize([e.source for e in batch], max_source_length)
         out = model.generate(ids, mask, model.task_ids([e.task for e in batch]), max_new_tokens=max_new_tokens,
-                             output_scores=with_nll, return_dict_in_generate=True)
+                             output_scores=with_nll, return_dict_in_generate=True, **generate)
         texts = model.decode(out.sequences)
         if with_nll:
             step_lp = model.backbone.compute_transition_scores(out.sequences, out.scores, normalize_logits=True)
@@ -43,14 +44,10 @@ def is_correct(task: Task, prediction: str, example: Example) -> bool:
 
 
 def score_task(model, task: Task, examples: list[Example], **kw) -> tuple[dict[str, float], list[str]]:
-    if isinstance(task, SquadTask):  # sliding windows; keep the most confident non-empty answer per question
-        windows = [w for e in examples for w in task.windows(e, model.tokenizer, kw.get("max_source_length", 128),
-                                                               stride=min(128, kw.get("max_source_length", 128) // 4))]
-        preds, nlls = predict(model, windows, with_nll=True, **kw)
-        answers = aggregate(windows, preds, nlls)
-        return task.score_questions(answers, windows), [answers.get(e.extra["qid"], "") for e in examples]
-    preds = predict(model, examples, **kw)
-    return task.score(preds, examples), preds
+    inputs = task.model_inputs(examples, model.tokenizer, kw.get("max_source_length", 128))
+    kw["max_new_tokens"] = kw.get("max_new_tokens") or model.target_length(task.name)
+    preds, nlls = predict(model, inputs, with_nll=True, **kw) if task.needs_nll else (predict(model, inputs, **kw), None)
+    return task.score_outputs(examples, inputs, preds, nlls)
 
 
 def average(per_task: dict[str, dict[str, float]]) -> float:
@@ -60,10 +57,16 @@ def average(per_task: dict[str, dict[str, float]]) -> float:
 def evaluate(model, tasks: list[Task | str | dict] | None = None, split: str = "validation", data_dir=None,
              max_examples: int | None = None, progress: bool = False, **kw) -> dict:
     tasks = [get_task(t) for t in (tasks or model.task_specs)]
+    return evaluate_examples(model, tasks, {t.name: t.load(split, data_dir, max_examples) for t in tasks}, progress, **kw)
+
+
+def evaluate_examples(model, tasks: list[Task], examples: dict[str, list[Example]], progress: bool = False,
+                      text_generation: dict | None = None, **kw) -> dict:
+    """Per-task scores; `text_generation` (num_beams, min_new_tokens, ...) applies to free-text tasks only."""
     per_task = {}
     for task in tqdm(tasks, desc="evaluate", disable=not progress):
-        examples = task.load(split, data_dir, max_examples)
-        per_task[task.name], _ = score_task(model, task, examples, **kw)
+        extra = (text_generation or {}) if task.output_type == "text" else {}
+        per_task[task.name], _ = score_task(model, task, examples[task.name], **kw, **extra)
     return {"tasks": per_task, "average": round(average(per_task), 2)}
 
 
@@ -78,9 +81,10 @@ def format_table(result: dict) -> str:
 def run(args) -> None:
     from .checkpoint import load_checkpoint
     model = load_checkpoint(args.checkpoint)
+    text = {"num_beams": args.num_beams, "min_new_tokens": args.min_new_tokens}
     result = evaluate(model, args.tasks, args.split, args.data_dir, args.max_examples, progress=True,
                       batch_size=args.batch_size, max_source_length=args.max_source_length,
-                      max_new_tokens=args.max_target_length)
+                      max_new_tokens=args.max_target_length, text_generation={k: v for k, v in text.items() if v})
     print(format_table(result))
     out = Path(args.output) if args.output else Path(args.checkpoint) / "metrics.json"
     write_json(result, out)
@@ -94,8 +98,11 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tasks", nargs="+", help="default: the checkpoint's tasks")
     p.add_argument("--split", default="validation")
     p.add_argument("--data-dir")
-    p.add_argument("--max-examples", type=int)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--max-source-length", type=int, default=128)
-    p.add_argument("--max-target-length", type=int, default=32)
+    p.add_argument("--max-examples", type=number(int, 1))
+    p.add_argument("--batch-size", type=number(int, 1, 4096), default=64)
+    p.add_argument("--max-source-length", type=number(int, 16, 4096), default=128)
+    p.add_argument("--max-target-length", type=number(int, 1, 1024), help="tokens to decode at most (default: each task's own)")
+    p.add_argument("--num-beams", type=number(int, 1, 16), help="beam search for free-text tasks (the summarisation "
+                   "papers use 4-6); others stay greedy")
+    p.add_argument("--min-new-tokens", type=number(int, 0, 1024), help="free-text tasks: decode at least this many tokens")
     p.set_defaults(run=run)

@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 import torch
 from tqdm.auto import tqdm
 
+from .cli import number
 from .evaluate import is_correct
 from .extraction import META_COLUMNS, Extraction, extraction_path, load_extraction  # noqa: F401 (re-exported)
 from .export import atomic_path, write_json
@@ -150,7 +151,7 @@ def _table(rows: list[dict], embedding: np.ndarray, vectors: dict, norms: dict) 
 @torch.no_grad()
 def extract(model, out_dir, tasks=None, split: str = "validation", data_dir=None, max_examples: int | None = None,
             batch_size: int = 64, predictions: bool = True, param_dims: int = PARAM_DIMS,
-            max_source_length: int = 128, max_new_tokens: int = 32, shard_size: int = 2048,
+            max_source_length: int = 128, max_new_tokens: int | None = None, shard_size: int = 2048,
             progress: bool = True) -> Path:
     model.eval()
     out_dir = Path(out_dir)
@@ -172,7 +173,7 @@ def extract(model, out_dir, tasks=None, split: str = "validation", data_dir=None
             batch = chunk[b0:b0 + batch_size]
             ids, mask = model.tokenize([e.source for e in batch], max_source_length)
             state, emb, texts = conditioning_vectors(model, ids, mask, model.task_ids([e.task for e in batch]),
-                                                     predictions, max_new_tokens)
+                                                     predictions, max_new_tokens or max(model.target_length(e.task) for e in batch))
             vectors, norms = layer_vectors(state, param_dims)
             rows = [dict(row=s0 + b0 + i, id=e.id, task=e.task, source=e.source, target=e.target,
                          prediction=texts[i] if texts else None,
@@ -217,8 +218,8 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tasks", nargs="+", help="default: the checkpoint's tasks")
     p.add_argument("--split", default="validation")
     p.add_argument("--data-dir")
-    p.add_argument("--max-examples", type=int, help="per task")
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--param-dims", type=int, default=PARAM_DIMS, help="sketch size of each layer's parameters")
+    p.add_argument("--max-examples", type=number(int, 1), help="per task")
+    p.add_argument("--batch-size", type=number(int, 1, 4096), default=64)
+    p.add_argument("--param-dims", type=number(int, 1, 4096), default=PARAM_DIMS, help="sketch size of each layer's parameters")
     p.add_argument("--no-predictions", action="store_true", help="encoder pass only: no decoding")
     p.set_defaults(run=run)

@@ -30,6 +30,9 @@ class Extraction:
     def vectors(self, column: str = "embedding") -> np.ndarray:
         if column == "embedding":
             return self.embedding
+        if column not in self.param_columns:
+            raise ValueError(f"no vector {column!r} in {self.path}; choose embedding or one of "
+                             f"{', '.join(self.param_columns) or '(none: this extraction has no generated parameters)'}")
         if column not in self._cache:
             self._cache[column] = _fixed_column(pq.read_table(self.path, columns=[column]), column)
         return self._cache[column]

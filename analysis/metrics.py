@@ -96,11 +96,11 @@ def squad(predictions: Sequence[str], answers: Sequence[Sequence[str]]) -> dict[
 
 # --- ROUGE (rouge_score directly: `evaluate.load` would need the hub) ---
 
-ROUGE_TYPES = ("rouge1", "rouge2", "rougeL")
+ROUGE_TYPES = ("rouge1", "rouge2", "rougeL", "rougeLsum")  # rougeLsum splits summaries into lines (one sentence each)
 
 
 def rouge(predictions: Sequence[str], references: Sequence[str]) -> dict[str, float]:
-    """Mean ROUGE-1/2/L F-measure with Porter stemming."""
+    """Mean ROUGE-1/2/L/Lsum F-measure with Porter stemming (the summarisation papers report R-Lsum)."""
     from rouge_score import rouge_scorer
 
     _check(predictions, references)

@@ -16,12 +16,17 @@ from .backbone import Backbone, uses_wordpiece
 from .methods import ForwardState, Method, build_method, task_index
 
 
+DEFAULT_TARGET_LENGTH = 32  # for tasks a checkpoint has no measured target length for
+CHARS_PER_TOKEN = 32  # text is cut at this many characters per token of the limit before tokenizing
+
+
 @dataclass
 class Output:
     loss: Tensor | None
     lm_loss: Tensor | None
     logits: Tensor
     state: ForwardState
+    encoder_hidden: Tensor | None = None  # the encoder's last hidden states (the health monitor reads them)
 
 
 class HyperLensModel(nn.Module):
@@ -33,6 +38,7 @@ class HyperLensModel(nn.Module):
             raise ValueError(f"task list must be sorted, got {self.tasks}")
         self.task_specs: list[dict] = [{"name": t} for t in self.tasks]  # how to rebuild each task's data
         self.config: dict = {}  # the checkpoint's config.json, once loaded
+        self.target_lengths: dict[str, int] = {}  # task -> target tokens it trains on and decodes at most
         method.attach(backbone)
         self._freeze()
 
@@ -65,8 +71,19 @@ class HyperLensModel(nn.Module):
                 out[name] = p.detach()
         return out
 
+    def target_length(self, task: str) -> int:
+        return self.target_lengths.get(task, DEFAULT_TARGET_LENGTH)
+
     def task_ids(self, names) -> Tensor:
-        return task_index(self.tasks, names).to(self.device)
+        """Ids in the sorted task list. A method that does not condition on the task reads any task (as the
+        Hyperdecoder paper's out-of-domain runs do): an unknown task gets a placeholder id it never reads."""
+        names = list(names)
+        unknown = sorted({n for n in names if n not in self.tasks})
+        if unknown and self.method.uses_task:
+            raise ValueError(f"{self.method.name} conditions on the task, so it runs only the tasks it was trained "
+                             f"on ({', '.join(self.tasks)}), not {', '.join(unknown)}; a hyperdecoder or adapter "
+                             "checkpoint reads any task")
+        return task_index(self.tasks, [n if n in self.tasks else self.tasks[0] for n in names]).to(self.device)
 
     @property
     def device(self) -> torch.device:
@@ -89,7 +106,7 @@ class HyperLensModel(nn.Module):
         lm_loss = F.cross_entropy(logits.flatten(0, 1).float(), labels.flatten(), ignore_index=-100,
                                   label_smoothing=label_smoothing)
         aux = self.method.aux_loss(state) if self.training else None
-        return Output(lm_loss + aux if aux is not None else lm_loss, lm_loss, logits, state)
+        return Output(lm_loss + aux if aux is not None else lm_loss, lm_loss, logits, state, enc.last_hidden_state)
 
     def shift_right(self, labels: Tensor) -> Tensor:
         cfg = self.backbone.generation_config
@@ -117,10 +134,12 @@ class HyperLensModel(nn.Module):
 
     # -- text in, text out ----------------------------------------------------------------------
     def tokenize(self, sources: list[str], max_length: int = 128):
+        sources = [s[:max_length * CHARS_PER_TOKEN] for s in sources]  # a 20 MB line costs nothing past the cut
         enc = self.tokenizer(sources, max_length=max_length, truncation=True, padding=True, return_tensors="pt")
         return enc["input_ids"].to(self.device), enc["attention_mask"].to(self.device)
 
     def tokenize_targets(self, targets: list[str], max_length: int = 32) -> Tensor:
+        targets = [t[:max_length * CHARS_PER_TOKEN] for t in targets]
         ids = self.tokenizer(text_target=targets, max_length=max_length + 1, truncation=True)["input_ids"]
         if uses_wordpiece(self.tokenizer):  # decoding starts from [CLS] itself; targets end at [SEP]
             ids = [x[1:] for x in ids]

@@ -26,7 +26,7 @@ def parameter_report(model: HyperLensModel) -> dict:
         if name.startswith("method."):
             groups[".".join(name.split(".")[:2])] += p.numel()
         elif name.removeprefix("backbone.") in new:
-            groups["backbone (new in warm start: cross-attention deltas, LM-head transform)"] += p.numel()
+            groups["backbone (new in warm start: cross-attention, LM-head transform)"] += p.numel()
         elif model.method.name == "full_finetune":
             groups["backbone (all weights)"] += p.numel()
         else:

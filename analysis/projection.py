@@ -123,8 +123,18 @@ def _make_reducer(s: ProjectionSettings, n: int):
     )
 
 
+MIN_POINTS = {"umap": 20, "tsne": 20, "pca": 3}  # fewer: UMAP's spectral start and t-SNE's perplexity break
+
+
+def check_size(n: int, method: str) -> None:
+    if n < MIN_POINTS[method]:
+        raise ValueError(f"{method.upper()} needs at least {MIN_POINTS[method]} points and this extraction has {n}: "
+                         + ("use --method pca, or " if method != "pca" else "") + "extract more examples")
+
+
 def _fit(X: np.ndarray, s: ProjectionSettings) -> tuple[np.ndarray, _Fitted]:
     X = np.asarray(X, dtype=np.float32)
+    check_size(len(X), s.method)
     pre_pca = None
     if s.pca_dims and s.method != "pca" and X.shape[1] > s.pca_dims:
         from sklearn.decomposition import PCA
@@ -176,12 +186,20 @@ def _save(cache_dir: Path, p: Projection, X: np.ndarray) -> None:
     write_json(meta, cache_dir / f"{p.key}.json")
 
 
-def project(X: np.ndarray, settings: ProjectionSettings | None = None, cache_dir: str | Path | None = None) -> Projection:
-    """Project X with `settings`; with `cache_dir`, reuse `<key>.npy` + `<key>.json` when present."""
+def cached(X: np.ndarray, settings: ProjectionSettings, dirs) -> Projection | None:
+    """The map of X with `settings` from the first of `dirs` that holds it (the key hashes X and the settings)."""
+    key = settings.key(np.asarray(X))
+    return next((hit for d in dirs if d is not None and (hit := _load_cached(Path(d), key, settings))), None)
+
+
+def project(X: np.ndarray, settings: ProjectionSettings | None = None, cache_dir: str | Path | None = None,
+            shipped: tuple = ()) -> Projection:
+    """Project X with `settings`. Reuse `<key>.npy` + `<key>.json` from a `shipped` folder (read only) or from
+    `cache_dir`, where a new fit is written."""
     X = np.asarray(X)
     settings = settings or ProjectionSettings()
     key = settings.key(X)
-    if cache_dir is not None and (hit := _load_cached(Path(cache_dir), key, settings)):
+    if hit := cached(X, settings, [*shipped, cache_dir]):
         return hit
     start = time.perf_counter()
     coords, model = _fit(X, settings)
@@ -191,11 +209,11 @@ def project(X: np.ndarray, settings: ProjectionSettings | None = None, cache_dir
     return result
 
 
-def fit_to_cache(X: np.ndarray, settings: ProjectionSettings, cache_dir) -> None:
+def fit_to_cache(X: np.ndarray, settings: ProjectionSettings, cache_dir, shipped: tuple = ()) -> None:
     """A slow fit (UMAP after warm-up, t-SNE) into the disk cache: what the app's worker process runs."""
     if settings.method == "umap":
         warmup_umap(background=False)
-    project(X, settings, cache_dir)
+    project(X, settings, cache_dir, shipped)
 
 
 # --- UMAP warm-up: numba compiles on first use (~15-35 s per process), so do it once, early. ---

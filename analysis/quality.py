@@ -1,6 +1,5 @@
-"""Cluster-quality report in the original embedding space (cosine), every score beside a shuffled-label baseline.
-
-See EXPLORER.md §6. kNN runs in chunks (NeighborIndex), pairwise metrics on a seeded sample, so memory
+"""Cluster-quality report in the original embedding space (cosine), every score beside a shuffled-label baseline
+computed the same way (label values are shuffled within their task). kNN runs in chunks (NeighborIndex), pairwise metrics on a seeded sample, so memory
 stays bounded at 100k points.
 """
 
@@ -48,8 +47,17 @@ def _round(x: float | None) -> float | None:
     return None if x is None else round(float(x), DIGITS)
 
 
-def _shuffled(codes: np.ndarray, seed: int) -> np.ndarray:
-    return np.random.default_rng(seed).permutation(codes)
+def _shuffled(codes: np.ndarray, seed: int, groups: np.ndarray | None = None) -> np.ndarray:
+    """A seeded permutation of the codes; with `groups`, each group's codes are permuted among themselves (labels
+    within their task: label words differ by task, so a shuffle across tasks would make the baseline too easy)."""
+    rng = np.random.default_rng(seed)
+    if groups is None:
+        return rng.permutation(codes)
+    out = codes.copy()
+    for g in np.unique(groups):
+        at = np.flatnonzero(groups == g)
+        out[at] = rng.permutation(codes[at])
+    return out
 
 
 def _loo_neighbors(X: np.ndarray, k: int) -> np.ndarray | None:
@@ -67,13 +75,15 @@ def _knn_vote_accuracy(neighbors: np.ndarray, codes: np.ndarray) -> float:
     return float((winner == codes).mean())
 
 
-def _knn_pair(neighbors: np.ndarray | None, codes: np.ndarray, seed: int) -> tuple[float | None, float | None]:
+def _knn_pair(neighbors: np.ndarray | None, codes: np.ndarray, seed: int,
+              groups: np.ndarray | None = None) -> tuple[float | None, float | None]:
     if neighbors is None:
         return None, None
-    return _knn_vote_accuracy(neighbors, codes), _knn_vote_accuracy(neighbors, _shuffled(codes, seed))
+    return _knn_vote_accuracy(neighbors, codes), _knn_vote_accuracy(neighbors, _shuffled(codes, seed, groups))
 
 
-def _silhouettes(X_unit: np.ndarray, facet: Facet, sample: np.ndarray, seed: int) -> tuple[float | None, float | None]:
+def _silhouettes(X_unit: np.ndarray, facet: Facet, sample: np.ndarray, seed: int,
+                 groups: np.ndarray | None = None) -> tuple[float | None, float | None]:
     from sklearn.metrics import silhouette_score
 
     in_sample = np.isin(facet.rows, sample)
@@ -81,7 +91,7 @@ def _silhouettes(X_unit: np.ndarray, facet: Facet, sample: np.ndarray, seed: int
     if not 2 <= len(np.unique(codes)) <= len(rows) - 1:
         return None, None
     score = lambda labels: silhouette_score(X_unit[rows], labels, metric="cosine")  # noqa: E731
-    return score(codes), score(_shuffled(codes, seed))
+    return score(codes), score(_shuffled(codes, seed, None if groups is None else groups[in_sample]))
 
 
 def _kmeans(X_unit: np.ndarray, n_clusters: int, seed: int) -> np.ndarray:
@@ -91,10 +101,11 @@ def _kmeans(X_unit: np.ndarray, n_clusters: int, seed: int) -> np.ndarray:
 
 
 def _majority(codes: np.ndarray, classes: list[str]) -> tuple[str | None, float | None]:
+    """The most frequent class and its share; a tie names every tied class ("nli = paraphrase = sentiment")."""
     if len(codes) == 0:
         return None, None
     counts = np.bincount(codes, minlength=len(classes))
-    return classes[counts.argmax()], counts.max() / len(codes)
+    return " = ".join(classes[i] for i in np.flatnonzero(counts == counts.max())), counts.max() / len(codes)
 
 
 def _cluster_table(assignments: np.ndarray, task: Facet | None, label: Facet | None) -> list[dict]:
@@ -111,13 +122,14 @@ def _cluster_table(assignments: np.ndarray, task: Facet | None, label: Facet | N
     return sorted(table, key=lambda r: (r["id"] == -1, -r["size"], r["id"]))
 
 
-def _agreement_pairs(codes: np.ndarray, clusters: np.ndarray | None, seed: int) -> dict[str, tuple]:
+def _agreement_pairs(codes: np.ndarray, clusters: np.ndarray | None, seed: int,
+                     groups: np.ndarray | None = None) -> dict[str, tuple]:
     """ARI and NMI of a clustering against the labels and against the shuffled labels."""
     from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
     if clusters is None:
         return {"ari": (None, None), "nmi": (None, None)}
-    shuffled = _shuffled(codes, seed)
+    shuffled = _shuffled(codes, seed, groups)
     return {name: (score(codes, clusters), score(shuffled, clusters))
             for name, score in (("ari", adjusted_rand_score), ("nmi", normalized_mutual_info_score))}
 
@@ -177,15 +189,17 @@ def cluster_report(
         return kmeans_runs[key]
 
     all_neighbors = _loo_neighbors(X_unit, k)  # reused by every facet without missing values
+    task, label = encoded.get(task_facet), encoded.get(label_facet)
     for name, facet in encoded.items():
+        # labels are shuffled within their task, the way the within-task score is measured
+        groups = task.codes_per_row(n)[facet.rows] if name == label_facet and task is not None else None
         neighbors = all_neighbors if len(facet.rows) == n else _loo_neighbors(X_unit[facet.rows], k)
-        record("knn_accuracy", name, _knn_pair(neighbors, facet.codes, seed))
-        record("silhouette", name, _silhouettes(X_unit, facet, sample_rows, seed))
+        record("knn_accuracy", name, _knn_pair(neighbors, facet.codes, seed, groups))
+        record("silhouette", name, _silhouettes(X_unit, facet, sample_rows, seed, groups))
         clusters = kmeans(facet.rows, facet.n_classes) if 2 <= facet.n_classes < len(facet.rows) else None
-        for metric, pair in _agreement_pairs(facet.codes, clusters, seed).items():
+        for metric, pair in _agreement_pairs(facet.codes, clusters, seed, groups).items():
             record(metric, name, pair)
 
-    task, label = encoded.get(task_facet), encoded.get(label_facet)
     if task is not None and label is not None:
         for task_name, pair in _within_task_pairs(X_unit, task, label, k, seed).items():
             record("within_task_label_knn", task_name, pair)
@@ -224,7 +238,10 @@ def format_report(report: dict) -> str:
     metrics = [("knn_accuracy", f"kNN@{report['k']} acc"), ("silhouette", "silhouette"), ("ari", "ARI"), ("nmi", "NMI")]
     names = list(report["knn_accuracy"])
     width = max([len(name) for name in names + list(report["within_task_label_knn"])] + [14]) + 2
-    lines = [f"n={report['n']}  k={report['k']}  (shuffled-label baseline in parentheses)", ""]
+    lines = [f"n={report['n']}  k={report['k']}  (shuffled-label baseline in parentheses; labels shuffled within task)",
+             "kNN: share of points whose k nearest neighbours' majority is their own value. silhouette: cohesion of each",
+             "value's points against the nearest other value's (cosine). ARI, NMI: agreement of k-means (k = the number",
+             "of values) with the facet; 0 is chance, 1 is identical.", ""]
     lines.append("facet".ljust(width) + "".join(title.ljust(18) for _, title in metrics))
     for name in names:
         cells = [_cell(report[m].get(name), base[m].get(name)) for m, _ in metrics]

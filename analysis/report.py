@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 from .extraction import Extraction, load_extraction
-from .projection import ProjectionSettings, project
+from .projection import MIN_POINTS, ProjectionSettings, project
 from .quality import cluster_report, format_report
 
 DEFAULT_MAP = ProjectionSettings(method="umap", n_components=2, seed=0, metric="cosine")
@@ -36,7 +36,9 @@ def extraction_report(ext: Extraction, vector: str, coords, seed: int = 0) -> di
 
 def checkpoint_report(checkpoint, vector: str = "embedding", split: str = "validation", seed: int = 0) -> dict:
     ext = load_extraction(checkpoint, split)
-    coords = checkpoint_map(checkpoint, vector, split=split, ext=ext).coords
+    small = len(ext.meta) < MIN_POINTS[DEFAULT_MAP.method]  # too few for UMAP: score the map on PCA axes instead
+    settings = ProjectionSettings(method="pca", n_components=2, seed=0) if small else None
+    coords = checkpoint_map(checkpoint, vector, settings, split=split, ext=ext).coords
     return {**extraction_report(ext, vector, coords, seed), "checkpoint": str(checkpoint)}
 
 

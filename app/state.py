@@ -57,7 +57,10 @@ def extraction(ckpt: Ckpt) -> Extraction:
 
 @st.cache_resource(max_entries=2, show_spinner="Loading the model…")
 def live_model(ckpt: Ckpt) -> LiveModel:
+    import torch
+
     from analysis.live import LiveModel
+    torch.set_num_threads(config.SERVER_THREADS)  # every session shares these; more would only contend
     return LiveModel.from_checkpoint(ckpt.dir)
 
 

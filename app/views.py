@@ -93,6 +93,9 @@ def color_values(view: MapView, color_by: str) -> pd.Series:
     if color_by == "cluster":  # k-means in the original space, k = number of tasks
         k = max(2, view.ext.meta["task"].nunique())
         return pd.Series(state.clusters(view.ckpt, view.vector, k)).map(lambda c: f"cluster {c}")
+    if color_by == "label":  # label words repeat across tasks ("yes"): name the task too
+        meta = view.ext.meta
+        return (meta["task"] + ": " + meta["label"].astype(str)).where(meta["label"].notna())
     return view.ext.meta[color_by]
 
 

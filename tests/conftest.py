@@ -1,6 +1,8 @@
 import os
+import tempfile
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HYPERLENS_CACHE", tempfile.mkdtemp(prefix="hyperlens-cache-"))  # maps the tests compute
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import pytest  # noqa: E402

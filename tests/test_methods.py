@@ -150,7 +150,7 @@ def test_adaptation_swap_changes_only_the_decoder_adapters():
 def test_tasks_are_sorted_and_unknown_tasks_fail_clearly():
     model = HyperLensModel.build(load_backbone("tiny-t5"), "hyperformer", ["zeta", "alpha"], SMALL["hyperformer"])
     assert model.tasks == ["alpha", "zeta"]
-    with pytest.raises(ValueError, match="unknown task"):
+    with pytest.raises(ValueError, match="runs only the tasks it was trained on"):
         model.task_ids(["gamma"])
 
 
@@ -190,3 +190,13 @@ def test_unloadable_backbone_gives_an_actionable_error(tmp_path):
         load_backbone("no-such-org/no-such-model")
     with pytest.raises(BackboneError, match="local directory"):
         load_backbone(str(tmp_path))
+
+
+@pytest.mark.parametrize("method", ["lora", "hyperloader"])
+def test_lora_fits_attention_wider_than_the_model(method, tiny_inputs):
+    """T5-3B and T5-11B have heads x d_kv != d_model: here 4 x 16 = 64 against d_model 32."""
+    model = build("tiny-t5-wide-heads", method).train()
+    assert model.method.d_attn == 64 and model.method.d == 32
+    out = model(**batch(model, tiny_inputs))
+    out.loss.backward()
+    assert torch.isfinite(out.loss) and all(p.grad is not None for p in model.method.parameters())

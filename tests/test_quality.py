@@ -74,3 +74,14 @@ def test_clusters_and_format(nested, report):
     text = format_report(report)
     for needle in ("task", "output_type", "within task", "mean", "clusters", "trustworthiness"):
         assert needle in text
+
+
+def test_label_baseline_is_shuffled_within_task_like_the_score():
+    """Labels named per task ("sentiment: positive", "topic: sports"): kNN finds the task, so a baseline that shuffles
+    labels across tasks would sit far below chance within a task and flatter the score."""
+    X, y = make_blobs(n_samples=400, centers=4, n_features=16, cluster_std=0.5, random_state=1)
+    rng = np.random.default_rng(1)
+    label = np.array([f"t{t}-{rng.integers(2)}" for t in y], dtype=object)  # random labels, task-specific words
+    report = cluster_report(X.astype(np.float32), {"task": np.array([f"t{t}" for t in y], dtype=object), "label": label})
+    assert 0.3 < report["baseline"]["knn_accuracy"]["label"] < 0.7  # chance within a binary task, not 1/8
+    assert abs(report["knn_accuracy"]["label"] - report["baseline"]["knn_accuracy"]["label"]) < 0.15  # no real signal

@@ -1,6 +1,7 @@
 """Tasks and data: formatting, scoring, file errors, the builtin suite and QA windows. Offline."""
 
 import csv
+import dataclasses
 import json
 from collections import Counter
 from pathlib import Path
@@ -127,15 +128,17 @@ def test_summarization_format():
     assert ex.source.startswith("summarize: (CNN) The president") and ex.target == "President meets leaders in Paris. Trade was discussed."
 
 
-def test_tagging_format_and_uncased_round_trip(tokenizer):
-    task = get_task("conll2003")
+@pytest.mark.parametrize("target_format", ["tags", "entities"])
+def test_tagging_format_and_uncased_round_trip(tokenizer, target_format):
+    task = dataclasses.replace(get_task("conll2003"), target_format=target_format)
     train = task.load("train", data_dir=str(FIXTURES))  # integer tags
     assert train[0].source == "conll2003: EU rejects German call to boycott British lamb ."
-    assert train[0].target == "b-org o b-misc o o o b-misc o o"
+    assert train[0].target == {"tags": "b-org o b-misc o o o b-misc o o",
+                               "entities": "EU = org ; German = misc ; British = misc"}[target_format]
     validation = task.load("validation", data_dir=str(FIXTURES))  # string tags
     assert validation[2].extra["tags"] == ["B-loc", "O", "B-loc", "I-loc", "I-loc", "O"]
     for ex in train + validation:
-        assert parse_tags(decode(tokenizer, ex.target)) == ex.extra["tags"]
+        assert task.predicted_tags(decode(tokenizer, ex.target), ex) == ex.extra["tags"]
     predictions = [decode(tokenizer, ex.target) for ex in validation]
     assert task.score(predictions, validation) == {"f1": 100.0}
     assert parse_tags("b - per i - per banana o") == ["B-per", "I-per", "O", "O"]
@@ -170,12 +173,13 @@ def write(path: Path, data: str | bytes) -> Path:
     (b'{"sentence": "ok", "label": 1}\n{"sentence": "caf\xe9", "label": 1}\n', r"train\.jsonl, line 2: bytes are not valid UTF-8"),
 ])
 def test_bad_jsonl_raises_data_error(tmp_path, content, message):
-    write(tmp_path / "train.jsonl", content)
+    write(tmp_path / "sst2" / "train.jsonl", content)
     with pytest.raises(DataError, match=message):
         get_task("sst2").load("train", data_dir=str(tmp_path))
 
 
 def test_missing_split_file(tmp_path):
+    (tmp_path / "sst2").mkdir()
     with pytest.raises(DataError, match="no validation"):
         get_task("sst2").load("validation", data_dir=str(tmp_path))
 
@@ -189,7 +193,7 @@ def test_bad_csv_raises_data_error(tmp_path):
         CustomTask("reviews", str(path), "text", "label")
     write(path, "text,label\nhello,a\n,b\n")
     task = CustomTask("reviews", str(path), "text", "label", output_type="text")  # declared: nothing read yet
-    with pytest.raises(DataError, match=r"data\.csv, line 3: empty value in column 'text'"):
+    with pytest.raises(DataError, match=r"data\.csv, line 3: field 'text' is empty"):
         task.load("train") + task.load("validation")
     write(path, b"text,label\nhello,a\nw\xffrld,b\n")
     with pytest.raises(DataError, match=r"data\.csv, line 3: bytes are not valid UTF-8"):
@@ -227,7 +231,7 @@ def test_custom_text_task_from_folder(tmp_path):
     for split in ("train", "validation"):
         write(tmp_path / "qa" / f"{split}.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
     task = CustomTask("arith", str(tmp_path / "qa"), "question", "answer")
-    assert task.output_type == "text" and task.labels == () and task.metric_names == ("rouge1", "rouge2", "rougeL")
+    assert task.output_type == "text" and task.labels == () and task.metric_names == ("rouge1", "rouge2", "rougeL", "rougeLsum")
     examples = task.load("validation")
     assert len(examples) == 8 and examples[0].label is None
     assert task.score([ex.target for ex in examples], examples)["rouge1"] == pytest.approx(100.0)
@@ -353,3 +357,22 @@ def test_tfidf_baseline_and_cli(capsys):
     assert "mnli" in capsys.readouterr().out
     with pytest.raises(ValueError, match="not a label task"):
         baseline.tfidf_baseline(["squad"], data_dir=str(FIXTURES))
+
+
+def test_custom_task_with_several_input_columns_and_a_label_map(tmp_path):
+    rows = [{"premise": f"a man plays {i}", "hypothesis": f"someone plays {i % 4}", "gold": str(i % 3)} for i in range(30)]
+    path = write_csv(tmp_path / "pairs.csv", rows)
+    task = parse_custom_task(f"pairs={path}:premise+hypothesis,gold:0=entailment,1=neutral,2=contradiction")
+    assert (task.output_type, task.targets) == ("label", ("contradiction", "entailment", "neutral"))
+    example = task.load("train")[0]
+    assert example.source.startswith("pairs premise: a man plays ") and " hypothesis: someone plays " in example.source
+    assert example.target in {"entailment", "neutral", "contradiction"} and example.label == example.target
+    rebuilt = get_task(json.loads(json.dumps(task.spec())))
+    assert rebuilt.load("validation") == task.load("validation")
+    bad = write_csv(tmp_path / "bad.csv", rows + [{"premise": "p", "hypothesis": "h", "gold": "7"}])
+    with pytest.raises(DataError, match="'7' .* not in the label map"):
+        bad_task = parse_custom_task(f"bad={bad}:premise+hypothesis,gold:0=entailment,1=neutral,2=contradiction")
+        bad_task.load("train"), bad_task.load("validation")
+    for text in (f"x={path}:premise+,gold", f"x={path}:premise,gold:0=,1=b"):
+        with pytest.raises(ValueError, match="expected"):
+            parse_custom_task(text)

@@ -122,3 +122,29 @@ def test_train_writes_metrics_in_the_evaluate_format(tmp_path):
     assert set(saved["tasks"]) == {"sentiment", "topic"} and saved["tasks"]["topic"].keys() == {"accuracy"}
     cfg = json.loads((tmp_path / "run" / "config.json").read_text())
     assert cfg["training"]["steps"] == 2 and cfg["task_specs"][0]["name"] == "sentiment"
+    assert set(cfg["target_lengths"]) == {"sentiment", "topic"} and all(2 <= n <= 8 for n in cfg["target_lengths"].values())
+    assert cfg["training"]["selection"] == {"sentiment": "4 rows held out of train", "topic": "4 rows held out of train"}
+
+
+def test_health_monitor_flags_a_collapsed_encoder_and_stays_quiet_on_a_healthy_run(tmp_path):
+    from types import SimpleNamespace
+
+    from analysis.monitor import HealthMonitor
+    torch.manual_seed(0)
+    mask = torch.ones(4, 6, dtype=torch.long)
+    batch = {"attention_mask": mask, "labels": torch.randint(0, 10, (4, 3))}
+
+    def output(scale):
+        return SimpleNamespace(encoder_hidden=torch.randn(4, 6, 8) * scale, state=SimpleNamespace(generated={}),
+                               logits=torch.randn(4, 3, 10))
+    monitor = HealthMonitor(every=1)
+    first = monitor.observe(0, output(1.0), batch, ["a", "a", "b", "b"])
+    assert 0.8 < first["encoder_spread"] < 1.2 and set(first["task_loss"]) == {"a", "b"} and "warning" not in first
+    assert "warning" not in monitor.observe(1, output(0.8), batch, ["a"] * 4)
+    collapsed = monitor.observe(2, output(0.1), batch, ["a"] * 4)
+    assert collapsed["warning"].startswith("encoder output collapsed at step 3") and monitor.collapsed_at == 3
+    assert "warning" not in monitor.observe(3, output(0.05), batch, ["a"] * 4)  # said once
+    train(TrainConfig(**TINY, steps=2, eval_every=2), tmp_path / "run", progress=False)
+    log = [json.loads(line) for line in (tmp_path / "run" / "training_log.jsonl").read_text().splitlines()]
+    health = log[0]["health"]
+    assert health["encoder_spread"] > 0 and set(health["generated_norm"]) == {"decoder"} and "warning" not in health

@@ -125,12 +125,41 @@ def test_page_shows_upload_errors_without_exceptions():
     assert at.button[0].disabled  # Start waits for a usable file
     at.file_uploader[0].set_value(("reviews.csv", csv_bytes(), "text/csv")).run()
     assert not at.exception and not at.error
-    assert [s.label for s in at.selectbox][-3:] == ["Input column", "Target column", "Label column (optional)"]
-    at.selectbox[-3].set_value("label").run()
+    assert at.multiselect[-1].label == "Input column(s)" and at.multiselect[-1].value == ["text"]
+    assert [s.label for s in at.selectbox][-2:] == ["Target column", "Label column (optional)"]
+    at.multiselect[-1].set_value(["text", "label"]).run()
     at.selectbox[-2].set_value("label").run()
     assert not at.exception
-    at.text_input[1].set_value("sentiment").run()
+    at.multiselect[-1].set_value([]).run()
+    assert "pick an input column" in at.error[0].value
+    at.multiselect[-1].set_value(["text"]).run()
+    at.text_input[2].set_value("sentiment").run()
     assert "builtin task" in at.error[0].value
+
+
+def test_page_offers_known_tasks_from_a_local_data_directory(tmp_path):
+    fixtures = Path(__file__).parent / "fixtures" / "tasks"
+    for name in ("sst2", "trec"):
+        (tmp_path / "data" / name).mkdir(parents=True)
+        for split in ("train", "validation"):
+            (tmp_path / "data" / name / f"{split}.jsonl").write_text((fixtures / name / f"{split}.jsonl").read_text())
+    (tmp_path / "data" / "notes").mkdir()  # not a known task: ignored
+    at = page()
+    at.text_input(key="train_data_dir").set_value(str(tmp_path / "nowhere")).run()
+    assert not at.exception and "no such directory" in at.error[0].value
+    at.text_input(key="train_data_dir").set_value(str(tmp_path / "data")).run()
+    found = at.dataframe[0].value
+    assert list(found["task"]) == ["sst2", "trec"] and list(found["train rows"]) == [3, 6]
+    assert at.multiselect[1].label == "Tasks from that directory" and at.multiselect[1].value == ["sst2", "trec"]
+    at.multiselect[0].set_value([])
+    at.selectbox[1].set_value("tiny-bert2bert")
+    at.text_input(key="train_name_0").set_value("real-data")
+    at.button[0].click().run()
+    assert not at.exception and jobs.list_jobs() == ["real-data"]
+    command = jobs.load("real-data").train
+    assert command[command.index("--tasks") + 1:command.index("--tasks") + 3] == ["sst2", "trec"]
+    assert command[command.index("--data-dir") + 1] == str(tmp_path / "data")
+    jobs.cancel("real-data")
 
 
 def test_page_starts_a_run_and_offers_a_fresh_name():

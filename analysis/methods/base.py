@@ -56,11 +56,16 @@ class Method(nn.Module):
     paper_backbone: ClassVar[str] = "t5-base"  # the preset of its paper's GLUE configuration
     train_layer_norms: bool = False
     norm_input: bool = False                   # feed parallel adapters LN(h) (pre-LN backbones only)
+    needs_task: ClassVar[bool] = False         # conditioned on the task id: runs only the tasks it was trained on
+    # how its paper's code samples tasks: TrainConfig fields used when the user sets none
+    batches: ClassVar[dict] = {"sampling": "proportional", "batching": "grouped"}
 
     def __init__(self, config, backbone: Backbone, tasks: list[str]):
         super().__init__()
         self.config, self.tasks = config, list(tasks)
         self.d, self.n_layers = backbone.d_model, dict(backbone.n_layers)
+        # query/value width: heads x d_kv, which is not d_model in T5-3B and T5-11B
+        self.d_attn = backbone.family.q(backbone.layers("encoder")[0]).out_features
         self._state: ForwardState | None = None
         self._inputs: dict[Site, Tensor] = {}
         self._handles: list = []
@@ -127,6 +132,10 @@ class Method(nn.Module):
     def _rewrite(self, site, module, args, out):
         return self.transform(site, self._inputs.pop(site), out)
 
+    @property
+    def uses_task(self) -> bool:
+        return self.needs_task
+
     def config_dict(self) -> dict:
         return dataclasses.asdict(self.config)
 
@@ -154,7 +163,15 @@ def build_config(cls: type, config: dict | str | None):
     unknown = sorted(set(config) - known)
     if unknown:
         raise ValueError(f"unknown option(s) {unknown} for {cls.__name__}; known: {sorted(known)}")
-    return cls(**config)
+    built = cls(**config)
+    for f in dataclasses.fields(cls):  # sizes, ranks and weights are positive numbers; a typo is not a shape
+        value, default = getattr(built, f.name), f.default
+        if isinstance(default, (int, float)) and not isinstance(default, bool):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or (isinstance(default, int) and not isinstance(value, int)):
+                raise ValueError(f"option {f.name} of {cls.__name__} should be a {type(default).__name__}, got {value!r}")
+            if value < 0 or (value == 0 and default > 0 and isinstance(default, int)):
+                raise ValueError(f"option {f.name} of {cls.__name__} must be positive, got {value}")
+    return built
 
 
 def task_index(tasks: list[str], names) -> Tensor:

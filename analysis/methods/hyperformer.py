@@ -46,6 +46,8 @@ class Hyperformer(Method):
     paper_backbone = "t5-base"
     conditioning = "task embedding after the projector (decoder hypernetwork, mean over layers and positions)"
     positions = POSITIONS
+    needs_task = True
+    batches = {"sampling": "temperature", "batching": "single"}  # one task a batch, T = 10 (TrainConfig's default)
 
     def __init__(self, config, backbone, tasks):
         super().__init__(config, backbone, tasks)
@@ -65,6 +67,8 @@ class Hyperformer(Method):
         if stage != "encoder":
             return
         tasks, rows = torch.unique(state.task_ids, return_inverse=True)  # generate once per task, gather per row
+        if len(tasks) == 1 and self.training:  # a single-task batch (this method's default) shares one set
+            rows = rows[:1]
         z = self.task_embedding(tasks)
         for stack in STACKS:
             I = self.hypernets[stack](z)                                   # (U, L, P, e)

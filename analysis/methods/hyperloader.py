@@ -28,7 +28,7 @@ class Hyperloader(Hyperformer):
         super().__init__(config, backbone, tasks)
         e, r = config.task_embedding_dim, config.lora_rank
         self.lora_A = nn.ModuleDict({s: nn.Linear(e, r * self.d, bias=False) for s in STACKS})
-        self.lora_B = nn.ModuleDict({s: nn.Linear(e, self.d * r, bias=False) for s in STACKS})
+        self.lora_B = nn.ModuleDict({s: nn.Linear(e, self.d_attn * r, bias=False) for s in STACKS})
         for s in STACKS:
             nn.init.kaiming_uniform_(self.lora_A[s].weight, a=math.sqrt(5))
             nn.init.zeros_(self.lora_B[s].weight)  # the LoRA delta starts at zero
@@ -45,7 +45,7 @@ class Hyperloader(Hyperformer):
         for p, kind in enumerate(kinds, start=2):
             c = I[:, :, p].reshape(U * L, e)
             weights = LoraWeights(self.lora_A[stack](c).view(U * L, r, self.d),
-                                  self.lora_B[stack](c).view(U * L, self.d, r), scale)
+                                  self.lora_B[stack](c).view(U * L, self.d_attn, r), scale)
             for layer in range(L):
                 state.generated[Site(stack, layer, kind)] = weights.select(rows * L + layer)
 

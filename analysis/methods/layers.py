@@ -58,10 +58,15 @@ class AdapterWeights:
     ln_bias: Tensor | None = None
 
     def __call__(self, x: Tensor, activation: str) -> Tensor:
-        """x: (B, T, d) -> (B, T, d) with one bmm per projection, no loop over the batch."""
+        """x: (B, T, d) -> (B, T, d) with one bmm per projection, no loop over the batch. One set of weights for
+        the whole batch (a single-task batch) is a plain matmul: no per-row copies, forward or backward."""
         n = x.shape[0]
-        h = torch.baddbmm(match_batch(self.down_bias, n).unsqueeze(1), x, match_batch(self.down, n))
-        y = torch.baddbmm(match_batch(self.up_bias, n).unsqueeze(1), ACTIVATIONS[activation](h), match_batch(self.up, n))
+        if self.down.shape[0] == 1 < n:
+            h = x @ self.down[0] + self.down_bias
+            y = ACTIVATIONS[activation](h) @ self.up[0] + self.up_bias
+        else:
+            h = torch.baddbmm(match_batch(self.down_bias, n).unsqueeze(1), x, match_batch(self.down, n))
+            y = torch.baddbmm(match_batch(self.up_bias, n).unsqueeze(1), ACTIVATIONS[activation](h), match_batch(self.up, n))
         if self.ln_weight is not None:
             y = F.layer_norm(y, y.shape[-1:]) * match_batch(self.ln_weight, n).unsqueeze(1) \
                 + match_batch(self.ln_bias, n).unsqueeze(1)
@@ -82,6 +87,8 @@ class LoraWeights:
 
     def __call__(self, x: Tensor) -> Tensor:
         n = x.shape[0]
+        if self.A.shape[0] == 1 < n:
+            return self.scale * (x @ self.A[0].T @ self.B[0].T)
         return self.scale * torch.bmm(torch.bmm(x, match_batch(self.A, n).transpose(1, 2)),
                                       match_batch(self.B, n).transpose(1, 2))
 

@@ -26,7 +26,7 @@ class LoraMethod(Method):
 
     def __init__(self, config, backbone, tasks):
         super().__init__(config, backbone, tasks)
-        self.lora = nn.ModuleDict({site.name.replace(".", "_"): LoRA(self.d, self.d, config.rank, config.alpha)
+        self.lora = nn.ModuleDict({site.name.replace(".", "_"): LoRA(self.d, self.d_attn, config.rank, config.alpha)
                                    for site in self.sites()})
 
     def sites(self):

@@ -55,6 +55,10 @@ class PHA(GeneratedDecoderMethod):
     paper_backbone = "t5-base"
     conditioning = "retriever embedding v = MLP(masked mean of the encoder output); extras: chosen prototype"
 
+    @property
+    def uses_task(self) -> bool:  # the gold prototype is the task's; a retrieved one comes from the input alone
+        return self.config.prototype == "gold"
+
     def __init__(self, config, backbone, tasks):
         super().__init__(config, backbone, tasks)
         if config.prototype not in ("gold", "retrieved"):

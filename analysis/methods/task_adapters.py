@@ -1,6 +1,6 @@
-"""Per-task serial adapters after self-attention and after the FFN, with trainable layer norms
-(Hyperformer's Adapter† baseline). A mixed-task batch gathers each row's task weights and runs one bmm."""
-import math
+"""Per-task serial adapters after self-attention and after the FFN, each followed by a LayerNorm shared by the tasks
+(gamma 1), weights drawn from N(0, 0.01^2), trainable backbone layer norms: Hyperformer's Adapter† baseline as its
+code builds it. A mixed-task batch gathers each row's task weights and runs one bmm."""
 from dataclasses import dataclass
 
 import torch
@@ -19,12 +19,11 @@ class TaskAdaptersConfig:
 
 
 class PerTaskAdapter(nn.Module):
-    def __init__(self, n_tasks: int, d: int, a: int, gain: float = 1e-4):
+    def __init__(self, n_tasks: int, d: int, a: int, std: float = 1e-2):
         super().__init__()
-        bound = gain * math.sqrt(6 / (d + a))  # Xavier-uniform, tiny gain: starts near the pretrained model
-        self.down = nn.Parameter(torch.empty(n_tasks, d, a).uniform_(-bound, bound))
+        self.down = nn.Parameter(torch.empty(n_tasks, d, a).normal_(0, std))
         self.down_bias = nn.Parameter(torch.zeros(n_tasks, a))
-        self.up = nn.Parameter(torch.empty(n_tasks, a, d).uniform_(-bound, bound))
+        self.up = nn.Parameter(torch.empty(n_tasks, a, d).normal_(0, std))
         self.up_bias = nn.Parameter(torch.zeros(n_tasks, d))
 
     def forward(self, task_ids):
@@ -35,6 +34,7 @@ class PerTaskAdapter(nn.Module):
 class TaskAdapters(Method):
     name, Config = "task_adapters", TaskAdaptersConfig
     paper_backbone = "t5-base"
+    needs_task = True
 
     def __init__(self, config, backbone, tasks):
         super().__init__(config, backbone, tasks)
@@ -42,6 +42,7 @@ class TaskAdapters(Method):
         a = self.d // config.reduction_factor
         self.adapters = nn.ModuleDict({site.name.replace(".", "_"): PerTaskAdapter(len(tasks), self.d, a)
                                        for site in self.sites()})
+        self.norms = nn.ModuleDict({site.name.replace(".", "_"): nn.LayerNorm(self.d) for site in self.sites()})
 
     def sites(self):
         return [Site(s, i, k) for s in STACKS for i in range(self.n_layers[s]) for k in ("attn_serial", "ffn_serial")]
@@ -52,4 +53,4 @@ class TaskAdapters(Method):
                 state.generated[site] = self.adapters[site.name.replace(".", "_")](state.task_ids)
 
     def transform(self, site, x, out):
-        return out + self.generated(site)(out, self.config.activation)
+        return out + self.norms[site.name.replace(".", "_")](self.generated(site)(out, self.config.activation))

@@ -7,10 +7,11 @@
 
 from .base import OUTPUT_TYPES, Example, Task, normalize_text
 from .builtin import builtin_tasks
-from .custom import CustomTask, parse_custom_task
+from .classification import classification_tasks
+from .custom import FORM, CustomTask, parse_custom_task
 from .glue import glue_tasks
 from .io import DataError
-from .squad import SQUAD, aggregate, windows
+from .squad import SQUAD, SUBJQA, aggregate, windows
 from .summarization import summarization_tasks
 from .tagging import CONLL2003
 
@@ -41,14 +42,16 @@ def get_task(name_or_spec: str | dict | Task) -> Task:
         return parse_custom_task(name_or_spec)
     if name_or_spec not in TASKS:
         raise ValueError(f"unknown task {name_or_spec!r}; known tasks: {', '.join(known_tasks())} "
-                         "(or a custom task: name=path/to/file.csv:input_col,target_col[,label_col])")
+                         f"(or a custom task: {FORM})")
     return TASKS[name_or_spec]
 
 
-for _task in [*glue_tasks(), SQUAD, *summarization_tasks(), CONLL2003, *builtin_tasks()]:
+for _task in [*glue_tasks(), *classification_tasks(), SQUAD, SUBJQA, *summarization_tasks(), CONLL2003, *builtin_tasks()]:
     register_task(_task)
 
 BUILTIN_SUITE: tuple[str, ...] = tuple(sorted(t.name for t in builtin_tasks()))
+# The real-text development suite's tasks (their data is not shipped: point --data-dir at a local copy)
+REALDEV_SUITE: tuple[str, ...] = ("aeslc", "ag_news", "conll2003", "imdb", "snli", "subjqa", "trec")
 
-__all__ = ["BUILTIN_SUITE", "OUTPUT_TYPES", "TASKS", "CustomTask", "DataError", "Example", "Task", "aggregate",
+__all__ = ["BUILTIN_SUITE", "REALDEV_SUITE", "OUTPUT_TYPES", "TASKS", "CustomTask", "DataError", "Example", "Task", "aggregate",
            "get_task", "known_tasks", "normalize_text", "parse_custom_task", "register_task", "windows"]

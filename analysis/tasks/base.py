@@ -47,7 +47,9 @@ def fields_source(prefix: str, raw: dict, fields: tuple[str, ...]) -> str:
 def text_field(raw: dict, key: str) -> str:
     value = raw[key]
     if not isinstance(value, str):
-        raise ValueError(f"field {key!r} should be a string, got {type(value).__name__} {value!r}")
+        raise ValueError(f"field {key!r} should be a string, got {type(value).__name__} {value!r:.60}")
+    if not value.strip():
+        raise ValueError(f"field {key!r} is empty: there is nothing to read")
     return " ".join(value.split())
 
 
@@ -67,12 +69,15 @@ class Task:
     output_type = "label"
     labels = ()
     metric_names = ()
+    needs_nll = False  # score_outputs reads each prediction's mean token NLL
 
     def load(self, split: str, data_dir: str | None = None, max_examples: int | None = None) -> list[Example]:
         examples = []
         for idx, (where, raw) in enumerate(self.records(split, data_dir)):
-            if max_examples is not None and idx >= max_examples:
+            if max_examples is not None and len(examples) >= max_examples:
                 break
+            if not self.keep(raw):
+                continue
             try:
                 examples.append(self.format(raw, idx, split))
             except KeyError as e:
@@ -98,6 +103,19 @@ class Task:
         hub_split = self.hub_splits.get(split, split)
         for i, raw in enumerate(datasets.load_dataset(*self.hub, split=hub_split)):
             yield f"hub {'/'.join(self.hub)}[{hub_split}] row {i}", raw
+
+    def keep(self, raw: dict) -> bool:
+        """False for a record that cannot be used (for example one without a gold label)."""
+        return True
+
+    def model_inputs(self, examples: list[Example], tokenizer, max_source_length: int, train: bool = False) -> list[Example]:
+        """What the model trains and decodes on; a task whose inputs outgrow the source length cuts them up."""
+        return examples
+
+    def score_outputs(self, examples: list[Example], inputs: list[Example], predictions: list[str],
+                      nlls: list[float] | None) -> tuple[dict[str, float], list[str]]:
+        """Scores and one prediction per example, from the predictions for `model_inputs(examples)`."""
+        return self.score(predictions, examples), predictions
 
     def example_id(self, split: str, idx: int) -> str:
         return f"{self.name}-{split}-{idx}"

@@ -1,7 +1,9 @@
 """User tasks from a CSV / JSONL file (or a folder with train.* and validation.* files).
 
-CLI form: "name=path/to/file.csv:input_col,target_col[,label_col]". One file is split 90/10 into
-train/validation by a seeded shuffle, so the split is the same on every run.
+CLI form: "name=path/to/file.csv:input_col,target_col[,label_col][:value=word,...]". Several input columns
+join with "+" ("premise+hypothesis"); the optional last part maps target values to label words
+("0=entailment,1=neutral,2=contradiction"). One file is split 90/10 into train/validation by a seeded
+shuffle, so the split is the same on every run.
 """
 
 import random
@@ -30,10 +32,13 @@ class CustomTask(Task):
     validation_path: str | None = None
     seed: int = 0
     validation_fraction: float = 0.1
+    label_names: dict[str, str] | None = None  # target value -> the word the model learns to write
 
     def __post_init__(self):
         if self.output_type not in (None, "label", "text"):
             raise ValueError(f"custom task {self.name}: output_type must be 'label' or 'text', got {self.output_type!r}")
+        if self.label_names and self.output_type is None:
+            self.output_type = "label"
         if self.output_type is None or (self.output_type == "label" and not self.targets):
             self._infer_from_train()
         self.labels, self.targets = tuple(self.labels), tuple(self.targets)
@@ -50,7 +55,7 @@ class CustomTask(Task):
 
     def records(self, split: str, data_dir: str | None = None):
         """`data_dir` is ignored: a custom task's files are part of its spec."""
-        columns = tuple(c for c in (self.input_col, self.target_col, self.label_col) if c)
+        columns = (*self.input_cols, *(c for c in (self.target_col, self.label_col) if c))
         path = Path(self.path)
         if path.is_dir():
             return read_records(find_split_file(path, split), columns)
@@ -59,9 +64,13 @@ class CustomTask(Task):
         if split not in ("train", "validation"):
             raise DataError(f"custom task {self.name}: split must be train or validation, got {split!r}")
         rows = list(read_records(path, columns))
+        if len(rows) < 2:
+            raise DataError(f"{path} has {len(rows)} row(s); a custom task from one file needs at least 2 (it holds "
+                            f"{self.validation_fraction:.0%} out for validation), or give a folder with train and "
+                            "validation files")
         order = list(range(len(rows)))
         random.Random(self.seed).shuffle(order)
-        n_validation = max(1, round(len(rows) * self.validation_fraction)) if len(rows) > 1 else 0
+        n_validation = max(1, round(len(rows) * self.validation_fraction))
         chosen = order[:n_validation] if split == "validation" else order[n_validation:]
         return iter([rows[i] for i in sorted(chosen)])
 
@@ -75,10 +84,20 @@ class CustomTask(Task):
             raise ValueError(f"empty value in column {column!r}")
         return value
 
+    @property
+    def input_cols(self) -> tuple[str, ...]:
+        return tuple(self.input_col.split("+"))
+
     def format(self, raw: dict, idx: int, split: str) -> Example:
-        text, target = self._value(raw, self.input_col), self._value(raw, self.target_col)
+        target = self._value(raw, self.target_col)
+        if self.label_names:
+            if target not in self.label_names:
+                raise ValueError(f"value {target!r} in column {self.target_col!r} is not in the label map "
+                                 f"({', '.join(self.label_names)})")
+            target = self.label_names[target]
         label = (self._value(raw, self.label_col) if self.label_col else target) if self.output_type == "label" else None
-        return Example(self.example_id(split, idx), self.name, f"{self.name} {self.input_col}: {text}", target, label, self.output_type)
+        source = " ".join([self.name] + [f"{c}: {self._value(raw, c)}" for c in self.input_cols])
+        return Example(self.example_id(split, idx), self.name, source, target, label, self.output_type)
 
     def _score(self, predictions, examples):
         if self.output_type == "label":
@@ -89,14 +108,24 @@ class CustomTask(Task):
         return {"kind": "custom", "name": self.name, "path": self.path, "input_col": self.input_col,
                 "target_col": self.target_col, "label_col": self.label_col, "output_type": self.output_type,
                 "labels": list(self.labels), "targets": list(self.targets), "validation_path": self.validation_path,
-                "seed": self.seed, "validation_fraction": self.validation_fraction}
+                "seed": self.seed, "validation_fraction": self.validation_fraction, "label_names": self.label_names}
+
+
+FORM = "name=path/to/file.csv:input_col[+input_col...],target_col[,label_col][:value=word,...]"
 
 
 def parse_custom_task(text: str) -> CustomTask:
-    """"name=path/to/file.csv:input_col,target_col[,label_col]" -> CustomTask."""
+    """The CLI form (FORM) -> CustomTask."""
     name, _, rest = text.partition("=")
     path, _, columns = rest.rpartition(":")
+    label_names = None
+    if "=" in columns:  # the optional label map comes last
+        pairs = [p.partition("=") for p in columns.split(",")]
+        if not all(k and eq and v for k, eq, v in pairs):
+            raise ValueError(f"bad label map {columns!r} in custom task {text!r}: expected value=word,value=word")
+        label_names = {k.strip(): v.strip() for k, _, v in pairs}
+        path, _, columns = path.rpartition(":")
     columns = columns.split(",")
-    if not name or not path or len(columns) not in (2, 3) or not all(columns):
-        raise ValueError(f"bad custom task {text!r}: expected name=path/to/file.csv:input_col,target_col[,label_col]")
-    return CustomTask(name.strip(), path, *columns)
+    if not name or not path or len(columns) not in (2, 3) or not all(columns) or "" in columns[0].split("+"):
+        raise ValueError(f"bad custom task {text!r}: expected {FORM}")
+    return CustomTask(name.strip(), path, *columns, label_names=label_names)

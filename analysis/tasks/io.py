@@ -10,10 +10,12 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+from ..errors import HyperLensError
+
 SUFFIXES = (".jsonl", ".csv", ".tsv")
 
 
-class DataError(ValueError):
+class DataError(HyperLensError, ValueError):
     """A data file is missing, unreadable or has a bad record."""
 
 
@@ -40,7 +42,8 @@ def read_text(path: Path) -> str:
 
 def jsonl_objects(text: str, source: str) -> Iterator[tuple[int, dict]]:
     """(1-based line number, object) per non-blank line, or a DataError naming the line."""
-    for number, line in enumerate(text.splitlines(), 1):
+    # JSON Lines ends a line at "\n" only: str.splitlines would also cut inside strings at U+2028, U+0085, ...
+    for number, line in enumerate(text.split("\n"), 1):
         if not line.strip():
             continue
         try:
@@ -84,8 +87,11 @@ def read_records(path: str | Path, columns: tuple[str, ...] = ()) -> Iterator[Re
 
 
 def find_split_file(directory: str | Path, split: str, subdir: str = "") -> Path:
-    """`directory/subdir/split.*` if that exists, else `directory/split.*` (jsonl first, then csv/tsv)."""
+    """`directory/subdir/split.*` (jsonl first, then csv/tsv). `directory/split.*` is used only without a subdir or
+    when `directory` is itself named `subdir` (`--data-dir data/sst2 --tasks sst2`): another task's files never are."""
     directory = Path(directory)
+    if subdir and directory.name != subdir and not (directory / subdir).is_dir():
+        raise DataError(f"{directory}: no folder {subdir}/ for task {subdir} (expected {directory / subdir}/{split}.jsonl)")
     for folder in ([directory / subdir] if subdir else []) + [directory]:
         for suffix in SUFFIXES:
             if (folder / f"{split}{suffix}").is_file():

@@ -31,6 +31,7 @@ class SquadTask(Task):
     prefix: str = ""  # e.g. "qa " -> "qa question: ..."
     output_type = "span"
     metric_names = ("exact_match", "f1")
+    needs_nll = True  # the windows' answers are ranked by their mean token NLL
 
     def format(self, raw: dict, idx: int, split: str) -> Example:
         question, context = text_field(raw, "question"), raw["context"]
@@ -47,6 +48,21 @@ class SquadTask(Task):
         answers = [ex.extra.get("answers") or [ex.target] for ex in examples]
         return metrics.squad([normalize_text(p) for p in predictions], [[normalize_text(a) for a in gold] for gold in answers])
 
+    def model_inputs(self, examples, tokenizer, max_source_length: int, train: bool = False) -> list[Example]:
+        """Sliding windows over each context; a window without the answer has the empty target. Training keeps
+        the windows that hold an answer (a question without one keeps its first): decoding ranks the windows'
+        non-empty answers, so an empty answer is never needed, and learning it would crowd out the spans."""
+        stride = min(128, max_source_length // 4)
+        out = []
+        for e in examples:
+            pieces = self.windows(e, tokenizer, max_source_length, stride)
+            out += ([w for w in pieces if w.target] or pieces[:1]) if train else pieces
+        return out
+
+    def score_outputs(self, examples, inputs, predictions, nlls):
+        answers = aggregate(inputs, predictions, nlls)
+        return self.score_questions(answers, inputs), [answers.get(e.extra["qid"], "") for e in examples]
+
     def score_questions(self, answers: dict[str, str], examples: list[Example]) -> dict[str, float]:
         """Score `aggregate`'s per-question answers against (window) examples, one per question id."""
         first = {}
@@ -61,7 +77,7 @@ class SquadTask(Task):
         budget = max_source_len - tokenizer.num_special_tokens_to_add(pair=False) - len(tokenizer(head, add_special_tokens=False)["input_ids"])
         if budget <= stride:
             raise ValueError(f"question {example.extra['qid']!r} leaves {budget} context tokens, not more than stride {stride}")
-        encoding = tokenizer(context, add_special_tokens=False, return_offsets_mapping=True)
+        encoding = tokenizer(context, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
         offsets, word_ids = encoding["offset_mapping"], encoding.word_ids()
         windows = []
         for k, (start, end) in enumerate(_token_windows(word_ids, budget, stride)):
@@ -107,6 +123,8 @@ def aggregate(window_examples: list[Example], predictions: list[str], nlls: list
 
 
 SQUAD = SquadTask(hub=("rajpurkar/squad",))
+# SubjQA: extractive QA over product and business reviews; the hub splits it by domain (one config each).
+SUBJQA = SquadTask(name="subjqa", prefix="subjqa ", hub=("megagonlabs/subjqa", "electronics"))
 
 
 def windows(raw_or_example, tokenizer, max_source_len: int = 512, stride: int = 128) -> list[Example]:

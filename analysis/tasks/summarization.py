@@ -33,4 +33,5 @@ def summarization_tasks() -> list[TextTask]:
         TextTask(name="cnn_dailymail", document="article", summary="highlights", hub=("abisee/cnn_dailymail", "3.0.0")),
         TextTask(name="samsum", document="dialogue", hub=("Samsung/samsum",)),
         TextTask(name="dialogsum", document="dialogue", hub=("knkarthick/dialogsum",)),
+        TextTask(name="aeslc", document="email_body", summary="subject_line", prefix="subject:", hub=("Yale-LILY/aeslc",)),
     ]

@@ -7,9 +7,9 @@ import plotly.express as px
 import streamlit as st
 
 from analysis.methods import REGISTRY
-from analysis.tasks import BUILTIN_SUITE
+from analysis.tasks import BUILTIN_SUITE, DataError
 from app import state
-from app.services import jobs, uploads
+from app.services import jobs, local_data, uploads
 
 BACKBONES = {"minilm": "MiniLM (pretrained, the default)", "tiny-bert2bert": "tiny-bert2bert (random, a quick demo)"}
 
@@ -23,20 +23,43 @@ def custom_task():
     columns = list(uploads.read_table(data, file.name).columns)
     cols = st.columns(4)
     task = cols[0].text_input("Task name", uploads.default_task_name(file.name))
-    mapping = (cols[1].selectbox("Input column", columns),
+    inputs = cols[1].multiselect("Input column(s)", columns, default=columns[:1],
+                                 help="several columns are joined as 'col: text col: text', e.g. premise and hypothesis")
+    mapping = ("+".join(inputs),
                cols[2].selectbox("Target column", columns, index=min(1, len(columns) - 1)),
                cols[3].selectbox("Label column (optional)", [None, *columns], format_func=lambda c: c or "none"))
     uploads.validate(data, file.name, task, *mapping)
     return functools.partial(uploads.save, data, file.name, task, *mapping)
 
 
-def launch(name, tasks, custom, **options) -> None:
+def local_tasks() -> tuple[str | None, list[str]]:
+    """A local data directory in the hub's layout: the known tasks found there, with their row counts."""
+    directory = st.text_input("Local data directory (optional)", key="train_data_dir", placeholder="e.g. ../shared/realdev/data or ~/glue",
+                              help="Folders named after known tasks (ag_news, sst2, conll2003, ...), each with "
+                                   "train and validation files (.jsonl, .csv or .tsv) in the hub's field names")
+    if not directory:
+        return None, []
+    try:
+        found = local_data.find_tasks(directory)
+    except DataError as e:
+        st.error(str(e))
+        return None, []
+    if not found:
+        st.warning(f"No known task folders in {directory}.")
+        return None, []
+    st.dataframe(pd.DataFrame(found), hide_index=True)
+    usable = [r["task"] for r in found if not r["problem"]]
+    return directory, st.multiselect("Tasks from that directory", usable, default=usable)
+
+
+def launch(name, tasks, custom, data_dir=None, **options) -> None:
     try:
         tasks = [*tasks, custom()] if custom else tasks
         if not tasks:
             raise ValueError("pick at least one task")
         every = max(1, options["steps"] // 5)
-        jobs.start(name, tasks, **options, extra=("--eval-every", str(every), "--eval-examples", "20"))
+        extra = ("--eval-every", str(every), "--eval-examples", "20", *(("--data-dir", data_dir) if data_dir else ()))
+        jobs.start(name, tasks, **options, extra=extra)
     except ValueError as e:  # UploadError included
         st.error(str(e))
         return
@@ -52,9 +75,20 @@ def progress(name: str) -> str:
     st.progress(step / job.steps, text=f"{name}: {'extracting embeddings for the map' if extracting else status.state}"
                                         f", step {step} / {job.steps}")
     if log:
+        warnings = [r["health"]["warning"] for r in log if "warning" in r.get("health", {})]
+        if warnings:
+            st.warning(warnings[0])
         chart, table = st.columns([3, 1])
         chart.plotly_chart(px.line(pd.DataFrame(log), x="step", y="loss", height=300), key="train_loss")
-        evals = [{"step": r["step"], "validation average": r["eval"]["average"]} for r in log if "eval" in r]
+        health = [{"step": r["step"], "encoder spread": r["health"]["encoder_spread"],
+                   **{f"{stack} generated norm": v for stack, v in r["health"]["generated_norm"].items()}}
+                  for r in log if "health" in r]
+        if health:
+            frame = pd.DataFrame(health).melt("step", var_name="measure")
+            chart.plotly_chart(px.line(frame, x="step", y="value", color="measure", height=260,
+                                       title="Health: encoder spread across tokens, generated-parameter norms"),
+                               key="train_health")
+        evals = [{"step": r["step"], "held-out average": r["eval"]["average"]} for r in log if "eval" in r]
         if evals:
             table.dataframe(pd.DataFrame(evals), hide_index=True, height=300)
     if status.state == jobs.RUNNING:
@@ -84,6 +118,7 @@ with st.container(border=True):
     st.session_state.setdefault(name_key, time.strftime("run-%Y%m%d-%H%M%S"))
     name = st.text_input("Run name", key=name_key, help="letters, digits, - and _")
     tasks = st.multiselect("Builtin tasks", BUILTIN_SUITE, default=BUILTIN_SUITE)
+    data_dir, real_tasks = local_tasks()
     cols = st.columns([2, 3, 1, 1])
     methods = sorted(REGISTRY)
     method = cols[0].selectbox("Method", methods, index=methods.index("hyperdecoder"))
@@ -96,7 +131,8 @@ with st.container(border=True):
         custom, bad_upload = None, True
         st.error(str(e))
     if st.button("Start", type="primary", disabled=bad_upload):
-        launch(name, tasks, custom, method=method, backbone=backbone, steps=int(steps), batch_size=int(batch_size))
+        launch(name, [*tasks, *real_tasks], custom, data_dir, method=method, backbone=backbone, steps=int(steps),
+               batch_size=int(batch_size))
 
 runs = jobs.list_jobs()
 if runs:

@@ -7,8 +7,10 @@ import plotly.express as px
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-PALETTE = px.colors.qualitative.Dark24 + px.colors.qualitative.Light24  # 48 colours, then "Other"
+# colour-blind-safe first, then 26 distinct hues; neighbours in the list never look alike. Then "Other".
+PALETTE = px.colors.qualitative.Safe[:-1] + px.colors.qualitative.Alphabet
 OTHER, MUTED = "#9e9e9e", "#d9d9d9"
+FIXED = {"correct": "#1b9e77", "incorrect": "#d95f02", "(none)": "#bdbdbd", "(no prediction)": "#bdbdbd"}  # Dark2
 HOVER_CHARS = 120
 # Streamlit remounts an interactive chart whenever its figure changes (a recolour, a filter, a live point), and a
 # fresh WebGL context costs 0.5-0.9 s in software-GL Chromium against 0.15-0.25 s for SVG at 2k points; SVG slows
@@ -29,7 +31,8 @@ def color_groups(cats: pd.Series, within: np.ndarray) -> list[tuple[str, np.ndar
     """(legend name with count, row mask, colour) of the rows `within`, largest first. Colours follow the overall
     ranking, so filters never repaint a category; categories beyond the palette share "Other"."""
     named = list(cats.value_counts().index[:len(PALETTE)])
-    groups = [(c, within & (cats == c).to_numpy(), PALETTE[i]) for i, c in enumerate(named)]
+    free = iter(PALETTE)
+    groups = [(c, within & (cats == c).to_numpy(), FIXED.get(c) or next(free)) for c in named]
     groups.append(("Other", within & ~cats.isin(named).to_numpy(), OTHER))
     return [(f"{c} ({m.sum()})", m, color) for c, m, color in groups if m.any()]
 

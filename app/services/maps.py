@@ -20,8 +20,9 @@ import numpy as np
 import pandas as pd
 
 from analysis.neighbors import unit_rows
-from analysis.projection import Projection, ProjectionSettings, fit_to_cache, project, warmup_umap
+from analysis.projection import Projection, ProjectionSettings, cached, fit_to_cache, project, warmup_umap
 from analysis.report import DEFAULT_MAP
+from app import config
 
 
 def fallback(settings: ProjectionSettings) -> ProjectionSettings:
@@ -33,11 +34,10 @@ FALLBACK_MAP = fallback(DEFAULT_MAP)
 MAX_POINTS = 50_000  # per figure (EXPLORER.md §4: payload and WebGL limits); above it, a stratified sample
 
 
-def available(X: np.ndarray, settings: ProjectionSettings, cache_dir: Path) -> Projection | None:
-    """The map without waiting: PCA is computed on the spot, UMAP/t-SNE only come from the disk cache."""
-    if settings.method == "pca" or (Path(cache_dir) / f"{settings.key(X)}.npy").exists():
-        return project(X, settings, cache_dir)
-    return None
+def available(X: np.ndarray, settings: ProjectionSettings, shipped: Path) -> Projection | None:
+    """The map without waiting: the checkpoint's shipped map or the user cache's; PCA is computed on the spot."""
+    hit = cached(X, settings, [shipped, config.CACHE_DIR])
+    return hit or (project(X, settings, config.CACHE_DIR) if settings.method == "pca" else None)
 
 
 def _serve(tasks, results, parent: int) -> None:
@@ -65,6 +65,8 @@ class Worker:
     def __init__(self):
         ctx = multiprocessing.get_context("spawn")
         self._tasks, self._results = ctx.Queue(), ctx.Queue()
+        for q in (self._tasks, self._results):  # exit must not wait to flush queued maps to a busy worker
+            q.cancel_join_thread()
         self._futures: dict[int, Future] = {}
         self._ids = itertools.count()
         self._process = ctx.Process(target=_serve, args=(self._tasks, self._results, os.getpid()), daemon=True)
@@ -122,13 +124,14 @@ class ProjectionJobs:
     def umap_ready(self) -> bool:
         return self._warm is not None and self._warm.done()
 
-    def submit(self, key: str, X: np.ndarray, settings: ProjectionSettings, cache_dir: Path) -> Future:
+    def submit(self, key: str, X: np.ndarray, settings: ProjectionSettings, shipped: Path) -> Future:
+        """Fit in the worker into the user cache, unless the checkpoint's `shipped` folder already has the map."""
         with self._lock:
             job = self._jobs.get(key)
             if job is None or (job.done() and job.exception() is not None):  # a failed fit may be retried
                 if not self._worker.alive:  # it died (out of memory?): start another
                     self._worker = Worker()
-                job = self._jobs[key] = self._worker.submit(fit_to_cache, X, settings, cache_dir)
+                job = self._jobs[key] = self._worker.submit(fit_to_cache, X, settings, config.CACHE_DIR, (shipped,))
                 if settings.method == "umap" and self._warm is None:
                     self._warm = job  # the worker is warm once its first UMAP fit is done
             return job

@@ -61,8 +61,16 @@ def error_rate(rows: pd.DataFrame) -> float | None:
     return None if scored.empty else 1.0 - scored.astype(bool).mean()
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value):
+    """A text cell a spreadsheet would run as a formula gets a leading apostrophe (OWASP's CSV-injection advice)."""
+    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
+
+
 def to_csv(rows: pd.DataFrame) -> bytes:
-    return rows.to_csv(index=False).encode()
+    return rows.map(spreadsheet_safe).to_csv(index=False).encode()
 
 
 def to_parquet(rows: pd.DataFrame) -> bytes:

@@ -13,15 +13,17 @@ from pathlib import Path
 
 import pandas as pd
 
+from analysis.errors import HyperLensError
 from analysis.tasks import known_tasks
 from analysis.tasks.io import DataError, decode_text, jsonl_objects
 from app import config
 
 MIN_ROWS = 20  # the custom task holds 10% out for validation: at least 2 examples
+MAX_FIELD_CHARS = 100_000  # one cell: far beyond what a model reads (about 500 tokens), far below a pasted dump
 TASK_NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
 
 
-class UploadError(ValueError):
+class UploadError(HyperLensError, ValueError):
     """An uploaded file cannot be used; the message says what to fix."""
 
 
@@ -69,16 +71,22 @@ def _is_text(value) -> bool:
 
 
 def check_columns(table: pd.DataFrame, filename: str, columns: list[str]) -> None:
+    if not all(columns):
+        raise UploadError(f"{filename}: pick an input column and a target column")
     for column in columns:
         if column not in table.columns:
             raise UploadError(f"{filename}: no column {column!r}; the file has {', '.join(map(repr, table.columns))}")
-        if re.search(r"[,:]", column):  # they separate the columns in the task's CLI string
-            raise UploadError(f"{filename}: rename column {column!r}; column names cannot contain ',' or ':'")
+        if re.search(r"[,:+=]", column):  # they separate the columns in the task's CLI string
+            raise UploadError(f"{filename}: rename column {column!r}; column names cannot contain ',', ':', '+' or '='")
         values = table[column]
         bad = ~values.map(_is_text)
         if bad.any():
             raise UploadError(f"{filename}, line {bad.idxmax()}: column {column!r} must be non-empty text, "
-                              f"got {values[bad.idxmax()]!r}")
+                              f"got {values[bad.idxmax()]!r:.60}")
+        huge = values.map(lambda v: len(str(v)) > MAX_FIELD_CHARS)
+        if huge.any():
+            raise UploadError(f"{filename}, line {huge.idxmax()}: column {column!r} holds {len(str(values[huge.idxmax()])):,} "
+                              f"characters; a cell may hold at most {MAX_FIELD_CHARS:,} (the model reads a few hundred words)")
 
 
 def default_task_name(filename: str) -> str:
@@ -91,7 +99,8 @@ def validate(data: bytes, filename: str, task: str, input_col: str, target_col: 
         raise UploadError(f"task name {task!r}: use lowercase letters, digits and '_', starting with a letter")
     if task in known_tasks():
         raise UploadError(f"task name {task!r} is a builtin task; pick another name")
-    check_columns(read_table(data, filename), filename, [c for c in (input_col, target_col, label_col) if c])
+    columns = [*input_col.split("+"), target_col, *([label_col] if label_col else [])]
+    check_columns(read_table(data, filename), filename, columns)
 
 
 def save(data: bytes, filename: str, task: str, input_col: str, target_col: str, label_col: str | None = None) -> str:

@@ -1,0 +1,25 @@
+"""Command-line number options that say their range when a value is outside it."""
+from __future__ import annotations
+
+import argparse
+
+
+def out_of_range(value, lo, hi) -> str | None:
+    """"must be at least 1, got 0" when `value` lies outside [lo, hi] (None leaves a side open), else None."""
+    if (lo is None or value >= lo) and (hi is None or value <= hi):
+        return None
+    return f"must be {f'between {lo} and {hi}' if hi is not None else f'at least {lo}'}, got {value}"
+
+
+def number(kind: type = int, lo=None, hi=None):
+    """An argparse `type` for an int or float in [lo, hi]."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {'a whole number' if kind is int else 'a number'}, got {text!r}") from None
+        problem = out_of_range(value, lo, hi)
+        if problem:
+            raise argparse.ArgumentTypeError(problem)
+        return value
+    return parse

@@ -1,0 +1,13 @@
+"""The shipped recipes: each method's options at the shipped trainable budget, and the training settings that
+`scripts/build_default_checkpoints.sh` and `bench/realdev.py` use. Evidence for each choice: docs/findings.md."""
+
+METHOD_CONFIGS = {  # about 1.4M method parameters each on MiniLM
+    "hyperdecoder": {"encoder_adapter_dim": 64, "decoder_adapter_dim": 32, "generator_hidden": 32},
+    "adapter": {"adapter_dim": 154},
+    "hyperformer": {"reduction_factor": 32},
+}
+
+# TrainConfig fields shared by every shipped run (batch 32, length-grouped mixed batches, bf16 where fast)
+TRAINING = {"lr": 1e-3, "warmup_steps": 100, "seed": 42}
+# the real-text development suite's run: 30 minutes on a 2-core CPU, training and evaluation included
+REALDEV = {"steps": 2000, "eval_every": 500}

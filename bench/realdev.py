@@ -1,0 +1,130 @@
+"""The shipped recipes on the real-text development suite, beside each task's simple baseline.
+
+    python bench/realdev.py                                   # train hyperdecoder and adapter, then score them
+    python bench/realdev.py --methods adapter --steps 300     # a shorter probe
+    python bench/realdev.py --checkpoints runs/realdev/adapter  # score existing checkpoints, no training
+
+Every baseline is recomputed in the same run from the suite's train split. The throughput row times training
+steps on the suite's task mix with length-grouped batches (the default) against plain mixed batches, interleaved.
+The suite is read from ../shared/realdev/data (or --data-dir); it is never copied into the repository.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from analysis.tasks import REALDEV_SUITE, get_task  # noqa: E402
+from analysis.tasks.baseline import baseline  # noqa: E402
+
+DATA = ROOT.parent / "shared" / "realdev" / "data"
+
+
+def throughput(data_dir: str, steps: int, rounds: int) -> dict[str, float]:
+    """Training examples per second of the adapter recipe, per batching mode (best of interleaved rounds)."""
+    import torch
+
+    from analysis.backbone import load_backbone
+    from analysis.data import MultiTaskSampler, collate, example_costs, target_length
+    from analysis.model import HyperLensModel
+    from analysis.recipes import METHOD_CONFIGS
+    from analysis.train import TrainConfig, split_selection
+
+    cfg = TrainConfig(tasks=list(REALDEV_SUITE), data_dir=data_dir)
+    tasks = [get_task(t) for t in sorted(cfg.tasks)]
+    model = HyperLensModel.build(load_backbone(cfg.backbone, seed=0), "adapter", list(REALDEV_SUITE),
+                                 METHOD_CONFIGS["adapter"]).train()
+    examples, _ = split_selection(tasks, cfg)
+    data = {t.name: t.model_inputs(examples[t.name], model.tokenizer, cfg.max_source_length, train=True) for t in tasks}
+    model.target_lengths = {t: target_length(model.tokenizer, e, cfg.max_target_length) for t, e in data.items()}
+    costs = {t: example_costs(model.tokenizer, e, cfg.max_source_length, model.target_lengths[t]) for t, e in data.items()}
+    sizes = {t: len(e) for t, e in examples.items()}
+    samplers = {"grouped": MultiTaskSampler(data, cfg.batch_size, costs=costs, sizes=sizes),
+                "mixed": MultiTaskSampler(data, cfg.batch_size, sizes=sizes)}
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+    best = dict.fromkeys(samplers, 0.0)
+    for r in range(rounds):
+        for mode, sampler in samplers.items():
+            t0 = time.perf_counter()
+            for step in range(r * steps, (r + 1) * steps):
+                model(**collate(model, sampler.batch(step), cfg.max_source_length)).loss.backward()
+                opt.step()
+                opt.zero_grad(set_to_none=True)
+            best[mode] = max(best[mode], steps * cfg.batch_size / (time.perf_counter() - t0))
+    return best
+
+
+def train_method(method: str, data_dir: str, out: Path, steps: int | None, overwrite: bool) -> tuple[dict, float, int]:
+    from analysis.recipes import METHOD_CONFIGS, REALDEV, TRAINING
+    from analysis.train import TrainConfig, train
+
+    cfg = TrainConfig(method=method, tasks=list(REALDEV_SUITE), data_dir=data_dir, method_config=METHOD_CONFIGS[method],
+                      **TRAINING, **{**REALDEV, **({"steps": steps, "eval_every": max(1, steps // 4)} if steps else {})})
+    if (out / "metrics.json").exists() and not overwrite:
+        sys.exit(f"{out} already holds a trained run; pass --overwrite to train it again, or --checkpoints {out}")
+    t0 = time.time()
+    result = train(cfg, out, command=f"bench/realdev.py --methods {method}", overwrite=overwrite)
+    return result, time.time() - t0, cfg.steps
+
+
+def score_checkpoint(path: Path, data_dir: str) -> tuple[dict, float, int]:
+    from analysis.checkpoint import load_checkpoint
+    from analysis.evaluate import evaluate
+
+    model = load_checkpoint(path)
+    training = model.config.get("training", {})
+    log = path / "training_log.jsonl"
+    seconds = json.loads(log.read_text().splitlines()[-1])["seconds"] if log.is_file() else float("nan")
+    return (evaluate(model, list(REALDEV_SUITE), "validation", data_dir, max_source_length=training.get("max_source_length", 128)),
+            seconds, training.get("steps", 0))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data-dir", default=str(DATA))
+    ap.add_argument("--methods", nargs="+", default=["hyperdecoder", "adapter"])
+    ap.add_argument("--checkpoints", nargs="+", type=Path, help="score these instead of training")
+    ap.add_argument("--out", type=Path, default=ROOT / "runs" / "realdev", help="where trained runs go")
+    ap.add_argument("--steps", type=int, help="override the recipe's steps (probes)")
+    ap.add_argument("--overwrite", action="store_true", help="retrain a method whose run already exists")
+    ap.add_argument("--throughput-steps", type=int, default=8, help="0 skips the throughput row")
+    ap.add_argument("--json", type=Path, help="also write the results here")
+    a = ap.parse_args()
+    if not Path(a.data_dir, "imdb").is_dir():
+        sys.exit(f"no realdev data at {a.data_dir}: pass --data-dir (the suite lives in ../shared/realdev/data)")
+
+    results = {"baselines": {t: baseline(t, a.data_dir) for t in REALDEV_SUITE}, "runs": {}}
+    if a.throughput_steps:
+        results["throughput"] = throughput(a.data_dir, a.throughput_steps, rounds=2)
+    for name, path in ([(p.name, p) for p in a.checkpoints] if a.checkpoints else [(m, a.out / m) for m in a.methods]):
+        result, seconds, steps = (score_checkpoint(path, a.data_dir) if a.checkpoints
+                                  else train_method(name, a.data_dir, path, a.steps, a.overwrite))
+        results["runs"][name] = {"result": result, "seconds": seconds, "steps": steps}
+    print(table(results))
+    if a.json:
+        a.json.write_text(json.dumps(results, indent=2, default=str))
+
+
+def table(results: dict) -> str:
+    runs = results["runs"]
+    lines = ["| task | metric | baseline | score | " + " | ".join(runs) + " |", "|---" * (4 + len(runs)) + "|"]
+    for task, (what, metric, score) in results["baselines"].items():
+        cells = []
+        for run in runs.values():
+            value = run["result"]["tasks"].get(task, {}).get(metric)
+            cells.append("" if value is None else f"{value:.1f}" + (" **>**" if value > score else ""))
+        lines.append(f"| {task} | {metric} | {what} | {score:.1f} | " + " | ".join(cells) + " |")
+    lines.append("| wall time, steps | | | | " + " | ".join(f"{r['seconds'] / 60:.1f} min, {r['steps']}" for r in runs.values()) + " |")
+    if "throughput" in results:
+        t = results["throughput"]
+        lines.append(f"\ntraining throughput on the realdev mix (adapter, batch 32): length-grouped {t['grouped']:.1f} "
+                     f"examples/s, plain mixed {t['mixed']:.1f} examples/s: {t['grouped'] / t['mixed']:.2f}x")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,287 @@
+"""Bad input and faults: nothing lost, nothing silently wrong, never a traceback. Tiny backbones, no network."""
+import fcntl
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from safetensors.torch import load_file, save_file
+
+from analysis.__main__ import main
+from analysis.checkpoint import CheckpointError, load_checkpoint, recover_leftovers
+from analysis.tasks import DataError, get_task, parse_custom_task
+from analysis.tasks.io import find_split_file
+from analysis.train import TrainConfig, TrainingError, train
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = dict(method="hyperdecoder", backbone="tiny-bert2bert", tasks=["sentiment", "topic"], batch_size=4,
+            max_train_examples=40, eval_examples=4, max_target_length=8, lr=1e-3, warmup_steps=2,
+            method_config={"encoder_adapter_dim": 4, "decoder_adapter_dim": 4, "generator_hidden": 8})
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    path = tmp_path_factory.mktemp("ckpt") / "run"
+    train(TrainConfig(**TINY, steps=2, eval_every=2), path, progress=False)
+    return path
+
+
+def copy_checkpoint(src: Path, dst: Path, edit=None, tensors=None) -> Path:
+    dst.mkdir()
+    config = json.loads((src / "config.json").read_text())
+    (dst / "config.json").write_text(json.dumps(edit(config) if edit else config))
+    weights = load_file(str(src / "adapter_model.safetensors"))
+    save_file(tensors(weights) if tensors else weights, str(dst / "adapter_model.safetensors"))
+    return dst
+
+
+# --- lost data and corrupted state ---
+
+def test_an_existing_checkpoint_is_never_overwritten_without_the_flag(trained, tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "MODEL_CARD.md").write_text("keep me")
+    with pytest.raises(TrainingError, match="already exists .* --overwrite"):
+        train(TrainConfig(**TINY, steps=2, eval_every=2), out, progress=False)
+    assert (out / "MODEL_CARD.md").read_text() == "keep me"
+    assert main(["train", "--backbone", "tiny-bert2bert", "--tasks", "sentiment", "--steps", "2", "--output", str(out)]) == 2
+    train(TrainConfig(**TINY, steps=2, eval_every=2), out, progress=False, overwrite=True)
+    assert (out / "metrics.json").exists() and not (out / "MODEL_CARD.md").exists()
+
+
+def test_non_finite_weights_are_never_saved_and_the_advice_names_the_last_good_state(tmp_path, monkeypatch):
+    import analysis.train as T
+    real, calls = T.evaluate_examples, {"n": 0}
+
+    def nan_at_second(*a, **k):
+        calls["n"] += 1
+        result = real(*a, **k)
+        return {**result, "average": float("nan")} if calls["n"] == 2 else result
+    monkeypatch.setattr(T, "evaluate_examples", nan_at_second)
+    with pytest.raises(TrainingError, match=r"stopped being finite by step 4.*last good state is .*run.state \(step 2\)"):
+        train(TrainConfig(**TINY, steps=6, eval_every=2), tmp_path / "run", progress=False)
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["best_step"] == 2
+    assert json.loads((tmp_path / "run.state" / "trainer_state.json").read_text())["step"] == 2
+
+
+def test_a_second_run_on_the_same_output_fails_at_once_naming_the_first(tmp_path):
+    lock = tmp_path / ".run.lock"
+    with lock.open("w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        f.write("4242")
+        f.flush()
+        with pytest.raises(TrainingError, match=r"another training run \(pid 4242\) is writing"):
+            train(TrainConfig(**TINY, steps=2, eval_every=2), tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()
+
+
+def test_crash_leftovers_are_recovered_or_cleaned(trained, tmp_path):
+    run = tmp_path / "run"
+    copy_checkpoint(trained, tmp_path / ".run.old-123")  # killed between the two renames of a save
+    (tmp_path / ".run.tmp-abc").mkdir()
+    recover_leftovers(run)
+    assert load_checkpoint(run).tasks == ["sentiment", "topic"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+# --- silent wrong results ---
+
+@pytest.mark.parametrize("tasks", [["sentiment", "sentiment"], ["topic", "sentiment", "topic"]])
+def test_duplicate_task_names_are_refused(tmp_path, tasks):
+    with pytest.raises(ValueError, match="given more than once"):
+        train(TrainConfig(**{**TINY, "tasks": tasks}, steps=2), tmp_path / "run", progress=False)
+
+
+def test_a_custom_task_cannot_shadow_a_known_one(tmp_path):
+    path = tmp_path / "rev.csv"
+    path.write_text("text,stars\n" + "".join(f"review {i},{i % 2}\n" for i in range(20)))
+    with pytest.raises(ValueError, match="sst2 given more than once"):
+        train(TrainConfig(**{**TINY, "tasks": ["sst2", f"sst2={path}:text,stars"]}, steps=2), tmp_path / "run", progress=False)
+    with pytest.raises(ValueError, match="rev given more than once"):
+        train(TrainConfig(**{**TINY, "tasks": [f"rev={path}:text,stars", f"rev={path}:stars,text"]}, steps=2),
+              tmp_path / "run", progress=False)
+
+
+def test_a_task_without_its_own_data_folder_is_an_error(tmp_path):
+    (tmp_path / "sst2").mkdir()
+    (tmp_path / "sst2" / "train.jsonl").write_text('{"sentence": "good", "label": 1}\n')
+    assert find_split_file(tmp_path / "sst2", "train", subdir="sst2").name == "train.jsonl"
+    with pytest.raises(DataError, match="no folder cola/ for task cola"):
+        get_task("cola").load("train", data_dir=str(tmp_path / "sst2"))
+
+
+@pytest.mark.parametrize("option,value,message", [
+    ("--batch-size", "0", "between 1 and 4096"), ("--eval-every", "0", "at least 1"), ("--temperature", "0", "between 0.01"),
+    ("--temperature", "-1", "between 0.01"), ("--max-source-length", "1", "between 16"), ("--steps", "-1", "at least 1"),
+    ("--steps", "0", "at least 1"), ("--batch-size", "-3", "between 1 and 4096"), ("--lr", "abc", "expected a number")])
+def test_numeric_options_are_checked_with_their_range(capsys, option, value, message):
+    with pytest.raises(SystemExit) as e:
+        main(["train", "--output", "unused", option, value])
+    assert e.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_evaluate_max_examples_must_be_positive(capsys, trained):
+    with pytest.raises(SystemExit):
+        main(["evaluate", str(trained), "--max-examples", "-1"])
+    assert "at least 1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("edit,message", [
+    (lambda c: {**c, "tasks": []}, "non-empty list of task names"),
+    (lambda c: [], "not a HyperLens checkpoint config"),
+    (lambda c: {k: v for k, v in c.items() if k != "backbone"}, "lacks backbone"),
+    (lambda c: {**c, "method_config": {**c["method_config"], "decoder_adapter_dim": -4}}, "must be positive"),
+])
+def test_bad_checkpoint_configs_are_refused_with_a_message(trained, tmp_path, edit, message):
+    bad = copy_checkpoint(trained, tmp_path / "bad", edit=edit)
+    with pytest.raises(ValueError, match=message):
+        load_checkpoint(bad)
+    assert main(["evaluate", str(bad)]) == 2
+
+
+def test_nan_weights_are_refused(trained, tmp_path):
+    bad = copy_checkpoint(trained, tmp_path / "bad", tensors=lambda w: {k: v * float("nan") for k, v in w.items()})
+    with pytest.raises(CheckpointError, match="NaN or infinite"):
+        load_checkpoint(bad)
+
+
+def test_a_backbone_of_the_same_name_but_another_seed_is_named_as_such(trained):
+    from analysis.backbone import load_backbone
+    with pytest.raises(CheckpointError, match="also called 'tiny-bert2bert', has another architecture or random seed"):
+        load_checkpoint(trained, backbone=load_backbone("tiny-bert2bert", seed=999))
+
+
+def test_missing_validation_data_fails_before_step_one(tmp_path):
+    (tmp_path / "sst2").mkdir()
+    (tmp_path / "sst2" / "train.jsonl").write_text("".join(f'{{"sentence": "s {i}", "label": {i % 2}}}\n' for i in range(10)))
+    with pytest.raises(DataError, match="no validation"):
+        train(TrainConfig(**{**TINY, "tasks": ["sst2"]}, data_dir=str(tmp_path), steps=2), tmp_path / "run", progress=False)
+    assert not (tmp_path / "run.log.jsonl").exists()
+    one = tmp_path / "one.csv"
+    one.write_text("text,label\nhello,a\n")
+    with pytest.raises(DataError, match="has 1 row.*at least 2"):
+        parse_custom_task(f"one={one}:text,label")
+
+
+def test_huge_text_is_cut_before_tokenizing(trained):
+    model = load_checkpoint(trained)
+    ids, _ = model.tokenize(["word " * 2_000_000], max_length=32)
+    assert ids.shape == (1, 32)
+
+
+def test_empty_fields_and_unknown_vectors_get_a_message(tmp_path, trained):
+    (tmp_path / "sst2").mkdir()
+    (tmp_path / "sst2" / "train.jsonl").write_text('{"sentence": "  ", "label": 1}\n')
+    with pytest.raises(DataError, match=r"line 1: field 'sentence' is empty"):
+        get_task("sst2").load("train", data_dir=str(tmp_path))
+    from analysis.extract import extract
+    from analysis.extraction import load_extraction
+    extract(load_checkpoint(trained), trained / "extraction", max_examples=3, progress=False)
+    with pytest.raises(ValueError, match="no vector 'params.nope'.*choose embedding or one of params."):
+        load_extraction(trained).vectors("params.nope")
+
+
+def test_local_backbones_load_from_safetensors_only(tmp_path):
+    from analysis.backbone import BackboneError, load_backbone
+    (tmp_path / "config.json").write_text("{}")
+    (tmp_path / "pytorch_model.bin").write_bytes(b"\x80\x04")
+    with pytest.raises(BackboneError, match=r"only pickle file\(s\) \['pytorch_model.bin'\]"):
+        load_backbone(str(tmp_path))
+
+
+# --- the app and its server ---
+
+def test_the_server_listens_on_localhost_only():
+    assert 'address = "localhost"' in (ROOT / ".streamlit" / "config.toml").read_text()
+
+
+def test_csv_exports_cannot_inject_formulas():
+    import pandas as pd
+
+    from app.services.selection import to_csv
+    text = to_csv(pd.DataFrame({"source": ["=cmd|' /C calc'!A0", "+1", "-2", "@x", "plain"], "n": [1, -2, 3, 4, 5]})).decode()
+    assert "'=cmd" in text and "\n'+1," in text and "\n'-2," in text and "'@x" in text and "\nplain,5" in text
+    assert ",-2\n" in text  # numbers stay numbers
+
+
+def test_cli_prints_one_line_for_a_project_error(tmp_path):
+    out = tmp_path / "taken"
+    out.mkdir()
+    (out / "x").write_text("")
+    proc = subprocess.run([sys.executable, "-m", "analysis", "train", "--backbone", "tiny-bert2bert", "--tasks",
+                           "sentiment", "--steps", "2", "--output", str(out)], capture_output=True, text=True,
+                          cwd=ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr and "already exists" in proc.stderr
+
+
+def test_tiny_extractions_get_a_message_or_a_pca_map(trained):
+    from analysis.extract import extract
+    from analysis.report import checkpoint_map, checkpoint_report
+    from analysis.projection import ProjectionSettings
+    extract(load_checkpoint(trained), trained / "extraction", max_examples=2, progress=False)  # 4 rows
+    with pytest.raises(ValueError, match="UMAP needs at least 20 points .* use --method pca"):
+        checkpoint_map(trained, settings=ProjectionSettings(method="umap"))
+    report = checkpoint_report(trained)
+    assert report["n"] == 4 and "knn_accuracy" in report
+    assert main(["project", str(trained), "--method", "tsne"]) == 2
+
+
+def test_the_explorer_computes_maps_into_the_user_cache_not_the_checkpoint(tmp_path, monkeypatch):
+    import numpy as np
+
+    from analysis.projection import ProjectionSettings, project
+    from app import config
+    from app.services import maps
+    monkeypatch.setattr(config, "CACHE_DIR", tmp_path / "cache")
+    shipped = tmp_path / "ckpt" / "extraction" / "projections"
+    X = np.random.default_rng(0).normal(size=(30, 8)).astype(np.float32)
+    assert maps.available(X, ProjectionSettings(method="pca", n_components=2), shipped) is not None
+    assert not shipped.exists() and len(list((tmp_path / "cache").glob("*.npy"))) == 1
+    tsne = ProjectionSettings(method="tsne", n_components=2, seed=0)
+    assert maps.available(X, tsne, shipped) is None  # never fitted on the spot
+    project(X, tsne, cache_dir=shipped)  # what `python -m analysis project` ships
+    hit = maps.available(X, tsne, shipped)
+    assert hit is not None and hit.from_cache and len(list((tmp_path / "cache").glob("*.npy"))) == 1
+    assert all(oct(p.stat().st_mode)[-3:] == "644" for p in shipped.iterdir())
+
+
+def test_a_busy_model_gives_a_clear_error_not_a_hang(trained, monkeypatch):
+    import analysis.live as live
+    monkeypatch.setattr(live, "WAIT_SECONDS", 0.1)
+    model = live.LiveModel(load_checkpoint(trained))
+    with model.lock, pytest.raises(live.ModelBusy, match="busy with other requests"):
+        model.infer(["sentiment sentence: fine"], ["sentiment"])
+
+
+def test_input_conditioned_models_evaluate_unseen_tasks_and_task_conditioned_ones_say_why_not(trained, tmp_path):
+    from analysis.evaluate import evaluate
+    from analysis.model import HyperLensModel
+    from analysis.backbone import load_backbone
+    result = evaluate(load_checkpoint(trained), ["nli"], max_examples=4)  # trained on sentiment and topic only
+    assert set(result["tasks"]) == {"nli"} and 0 <= result["average"] <= 100
+    hyperformer = HyperLensModel.build(load_backbone("tiny-bert2bert"), "hyperformer", ["sentiment", "topic"],
+                                       {"reduction_factor": 8, "task_embedding_dim": 8, "projector_hidden": 8})
+    with pytest.raises(ValueError, match="hyperformer conditions on the task, so it runs only the tasks it was trained on"):
+        hyperformer.task_ids(["nli"])
+
+
+def test_free_text_tasks_decode_with_beams_and_a_minimum_length(trained, capsys):
+    from analysis.evaluate import evaluate
+    result = evaluate(load_checkpoint(trained), ["headline", "sentiment"], max_examples=3,
+                      text_generation={"num_beams": 2, "min_new_tokens": 3})
+    assert set(result["tasks"]["headline"]) == {"rouge1", "rouge2", "rougeL", "rougeLsum"}
+    assert main(["evaluate", str(trained), "--tasks", "headline", "--max-examples", "2", "--num-beams", "2",
+                 "--output", str(trained.parent / "beams.json")]) == 0
+
+
+def test_map_colours_say_right_and_wrong_and_keep_neighbours_apart():
+    import numpy as np
+    import pandas as pd
+
+    from app.services.figures import PALETTE, categories, color_groups
+    cats = categories(pd.Series([True, False, None, True]))
+    colours = {name.split(" (")[0]: colour for name, _, colour in color_groups(cats, np.ones(4, bool))}
+    assert colours == {"correct": "#1b9e77", "incorrect": "#d95f02", "(no prediction)": "#bdbdbd"}
+    assert len(set(PALETTE)) == len(PALETTE) and "#888888" not in PALETTE
