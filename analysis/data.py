@@ -78,7 +78,7 @@ def collate(model, examples: list[Example], max_source_length: int, max_target_l
 
 def token_lengths(tokenizer, texts: list[str], target: bool = False) -> np.ndarray:
     key = "text_target" if target else "text"
-    return np.array([len(x) for x in tokenizer(**{key: texts}, add_special_tokens=False)["input_ids"]])
+    return np.array([len(x) for x in tokenizer(**{key: texts}, add_special_tokens=False, verbose=False)["input_ids"]])
 
 
 def target_length(tokenizer, examples: list[Example], cap: int, quantile: float = 1.0) -> int:
