@@ -189,11 +189,7 @@ def _train(cfg: TrainConfig, output: Path, command: str | None, progress: bool) 
         loss = out.loss
         health = monitor.observe(step, out, batch, [e.task for e in rows]) if monitor.due(step) else None
         if not torch.isfinite(loss):
-            raise TrainingError(f"loss became {loss.item()} at step {step}; stopping. "
-                                + (f"The last good state is {state_dir} (step {start_of(state_dir)}); lower --lr or "
-                                   "raise --warmup-steps, then run the same command to resume from it."
-                                   if state_dir.exists() else "No state was saved yet: lower --lr or raise "
-                                   "--warmup-steps and start again."))
+            raise TrainingError(f"loss became {loss.item()} at step {step}; stopping. {resume_advice(state_dir)}")
         accelerator.backward(loss)
         if cfg.grad_clip:
             accelerator.clip_grad_norm_(trainable, cfg.grad_clip)
@@ -211,9 +207,7 @@ def _train(cfg: TrainConfig, output: Path, command: str | None, progress: bool) 
             record["eval"] = result
             if not (math.isfinite(result["average"]) and all(torch.isfinite(p).all() for p in trainable)):
                 raise TrainingError(f"the weights or scores stopped being finite by step {step + 1}; nothing was saved "
-                                    f"from it. " + (f"The last good state is {state_dir} (step {start_of(state_dir)}): "
-                                                    "lower --lr, then run the same command to resume from it."
-                                                    if state_dir.exists() else "Lower --lr and start again."))
+                                    f"from it. {resume_advice(state_dir)}")
             if accelerator.is_main_process:
                 if result["average"] >= best["score"]:  # a tie goes to the later, longer-trained step
                     best = {"score": result["average"], "step": step + 1}
@@ -233,8 +227,12 @@ def _train(cfg: TrainConfig, output: Path, command: str | None, progress: bool) 
     return result
 
 
-def start_of(state_dir: Path) -> int:
-    return json.loads((state_dir / "trainer_state.json").read_text())["step"]
+def resume_advice(state_dir: Path) -> str:
+    if not state_dir.exists():
+        return "No state was saved yet: lower --lr or raise --warmup-steps and start again."
+    step = json.loads((state_dir / "trainer_state.json").read_text())["step"]
+    return (f"The last good state is {state_dir} (step {step}); lower --lr or raise --warmup-steps, then run the "
+            "same command to resume from it.")
 
 
 @contextlib.contextmanager

@@ -18,15 +18,11 @@ declare -A STEPS=(
   [adapter]="${RECIPE[*]}"
   [hyperformer]="--steps 500 --eval-every 125"
 )
-declare -A CONFIG=(
-  [hyperdecoder]='{"encoder_adapter_dim": 64, "decoder_adapter_dim": 32, "generator_hidden": 32}'
-  [adapter]='{"adapter_dim": 154}'
-  [hyperformer]='{"reduction_factor": 32}'
-)
 METHODS=(hyperdecoder adapter hyperformer)
 for m in "${METHODS[@]}"; do
   [ -f "checkpoints/$m-builtin/metrics.json" ] || \
-    $PY -m analysis train --method "$m" "${COMMON[@]}" ${STEPS[$m]} --config "${CONFIG[$m]}" --output "checkpoints/$m-builtin"
+    $PY -m analysis train --method "$m" "${COMMON[@]}" ${STEPS[$m]} --output "checkpoints/$m-builtin" \
+      --config "$($PY -c "import json, sys; from analysis.recipes import METHOD_CONFIGS; print(json.dumps(METHOD_CONFIGS[sys.argv[1]]))" "$m")"
 done
 for m in "${METHODS[@]}"; do
   c="checkpoints/$m-builtin"
