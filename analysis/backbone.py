@@ -29,7 +29,7 @@ from .errors import HyperLensError
 
 DEFAULT_BACKBONE = "minilm"
 
-# Published shapes (METHODS.md §1). Vocabulary and heads as in the original configs.
+# Published shapes of the papers' backbones (the T5 and T5 v1.1 configs). Vocabulary and heads as in the originals.
 PRESETS: dict[str, dict] = {
     "t5-small": dict(d_model=512, d_ff=2048, num_layers=6, num_heads=8, d_kv=64,
                      feed_forward_proj="relu", tie_word_embeddings=True),
@@ -62,6 +62,7 @@ class Family:
     v: Callable[[nn.Module], nn.Module]
     cross_q: Callable[[nn.Module], nn.Module]
     cross_v: Callable[[nn.Module], nn.Module]
+    post_ln: bool = True  # LayerNorm(h + sublayer(h)), as BERT and BART; T5 is pre-LN
 
 
 FAMILIES = {
@@ -72,7 +73,7 @@ FAMILIES = {
         ffn_norm=lambda l: l.layer[-1].layer_norm,
         attn_proj=lambda l: l.layer[0].SelfAttention.o, ffn_proj=lambda l: l.layer[-1].DenseReluDense.wo,
         q=lambda l: l.layer[0].SelfAttention.q, v=lambda l: l.layer[0].SelfAttention.v,
-        cross_q=lambda l: l.layer[1].EncDecAttention.q, cross_v=lambda l: l.layer[1].EncDecAttention.v),
+        cross_q=lambda l: l.layer[1].EncDecAttention.q, cross_v=lambda l: l.layer[1].EncDecAttention.v, post_ln=False),
     "bart": Family(
         "bart",
         encoder_layers=lambda m: m.model.encoder.layers, decoder_layers=lambda m: m.model.decoder.layers,

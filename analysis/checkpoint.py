@@ -131,8 +131,11 @@ def read_weights(path) -> dict[str, torch.Tensor]:
     file = Path(path) / WEIGHTS
     if not file.is_file():
         raise CheckpointError(f"{Path(path)} has no {WEIGHTS}")
-    head = file.read_bytes()[:2]
-    if head[:1] == b"\x80" or head == b"PK":
+    with file.open("rb") as f:
+        head = f.read(9)
+    # safetensors: an 8-byte header length, then the JSON header. A header length can start with 0x80 too, so the
+    # JSON brace decides, not the first byte alone.
+    if head[8:9] != b"{" and (head[:1] == b"\x80" or head[:2] == b"PK"):
         raise CheckpointError(f"{file} is a pickle/zip (torch.save) file, not safetensors; refusing to load it")
     try:
         return load_file(str(file))

@@ -2,6 +2,7 @@
 sees exactly the batches an uninterrupted one would) and a collator that tokenizes with the model."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,8 +18,8 @@ def task_probabilities(sizes: dict[str, int], temperature: float = 1.0,
     unknown = sorted(set(weights) - set(sizes))
     if unknown:
         raise ValueError(f"task weights name unknown task(s) {unknown}; the tasks are {sorted(sizes)}")
-    if any(not w > 0 for w in weights.values()):
-        raise ValueError(f"task weights must be positive, got {weights}")
+    if any(not (w > 0 and math.isfinite(w)) for w in weights.values()):
+        raise ValueError(f"task weights must be positive finite numbers, got {weights}")
     weights = {t: weights.get(t, 1.0) * n ** (1.0 / temperature) for t, n in sorted(sizes.items())}
     total = sum(weights.values())
     return {t: w / total for t, w in weights.items()}
@@ -47,6 +48,10 @@ class MultiTaskSampler:
                                for t in self.tasks])
 
     def batch(self, step: int) -> list[Example]:
+        """Batch `step`, its rows sorted by task (stable), so per-task weights apply to contiguous slices."""
+        return sorted(self._draw(step), key=lambda e: e.task)
+
+    def _draw(self, step: int) -> list[Example]:
         if self.mixed and self.costs:
             return self._grouped(step)
         rng = np.random.default_rng([self.seed, step, self.rank])

@@ -37,7 +37,7 @@ def predict(model, examples: list[Example], batch_size: int = 64, max_source_len
     return (preds, nlls) if with_nll else preds
 
 
-def is_correct(task: Task, prediction: str, example: Example) -> bool:
+def is_correct(prediction: str, example: Example) -> bool:
     """Per-instance correctness for the map: exact match of the normalised output (any gold answer for QA)."""
     golds = example.extra.get("answers") or [example.target]
     return normalize_text(prediction) in {normalize_text(g) for g in golds}
@@ -86,6 +86,10 @@ def run(args) -> None:
                       batch_size=args.batch_size, max_source_length=args.max_source_length,
                       max_new_tokens=args.max_target_length, text_generation={k: v for k, v in text.items() if v})
     print(format_table(result))
+    partial = args.tasks and sorted(args.tasks) != sorted(model.tasks) or args.max_examples or args.split != "validation"
+    if partial and not args.output:  # CKPT/metrics.json holds the full validation scores that train wrote
+        print("not saved: a subset or another split does not replace CKPT/metrics.json; pass --output FILE to keep it")
+        return
     out = Path(args.output) if args.output else Path(args.checkpoint) / "metrics.json"
     write_json(result, out)
     print(f"wrote {out}")

@@ -133,14 +133,21 @@ def conditioning_vectors(model, input_ids, attention_mask, task_ids, predictions
     return state, state.embedding.detach().float().cpu().numpy(), texts
 
 
-def _table(rows: list[dict], embedding: np.ndarray, vectors: dict, norms: dict) -> pa.Table:
+COMPRESSION = "zstd"
+VECTOR_DTYPES = ("float16", "float32")  # float16 halves a shipped extraction; maps and kNN do not need more
+
+
+def _table(rows: list[dict], embedding: np.ndarray, vectors: dict, norms: dict, dtype: str = "float16") -> pa.Table:
     cols = {c: pa.array([r[c] for r in rows]) for c in META_COLUMNS}
     cols["correct"] = pa.array([r["correct"] for r in rows], pa.bool_())
     cols["prediction"] = pa.array([r["prediction"] for r in rows], pa.string())
     cols["label"] = pa.array([r["label"] for r in rows], pa.string())
 
     def fixed(a: np.ndarray):
-        return pa.FixedSizeListArray.from_arrays(pa.array(a.astype(np.float32).ravel()), a.shape[1])
+        values = a.astype(dtype)
+        if not np.isfinite(values).all():  # float16 tops out at 65504
+            raise ValueError(f"generated vectors overflow {dtype}; extract with --vector-dtype float32")
+        return pa.FixedSizeListArray.from_arrays(pa.array(values.ravel()), a.shape[1])
     cols["embedding"] = fixed(embedding)
     for layer in vectors:
         cols[f"params.{layer}"] = fixed(vectors[layer])
@@ -152,7 +159,7 @@ def _table(rows: list[dict], embedding: np.ndarray, vectors: dict, norms: dict) 
 def extract(model, out_dir, tasks=None, split: str = "validation", data_dir=None, max_examples: int | None = None,
             batch_size: int = 64, predictions: bool = True, param_dims: int = PARAM_DIMS,
             max_source_length: int = 128, max_new_tokens: int | None = None, shard_size: int = 2048,
-            progress: bool = True) -> Path:
+            progress: bool = True, vector_dtype: str = "float16") -> Path:
     model.eval()
     out_dir = Path(out_dir)
     tasks = [get_task(t) for t in (tasks or model.task_specs)]
@@ -177,12 +184,12 @@ def extract(model, out_dir, tasks=None, split: str = "validation", data_dir=None
             vectors, norms = layer_vectors(state, param_dims)
             rows = [dict(row=s0 + b0 + i, id=e.id, task=e.task, source=e.source, target=e.target,
                          prediction=texts[i] if texts else None,
-                         correct=is_correct(by_name[e.task], texts[i], e) if texts else None,
+                         correct=is_correct(texts[i], e) if texts else None,
                          label=e.label, output_type=e.output_type, split=split) for i, e in enumerate(batch)]
-            tables.append(_table(rows, emb, vectors, norms))
+            tables.append(_table(rows, emb, vectors, norms, vector_dtype))
             bar.update(len(batch))
         with atomic_path(shard) as tmp:
-            pq.write_table(pa.concat_tables(tables), tmp)
+            pq.write_table(pa.concat_tables(tables), tmp, compression=COMPRESSION)
     bar.close()
     final = out_dir / f"{split}.parquet"
     shard_files = sorted(parts.glob("part-*.parquet"))
@@ -190,14 +197,14 @@ def extract(model, out_dir, tasks=None, split: str = "validation", data_dir=None
         writer = None
         for f in shard_files:  # one shard in memory at a time
             t = pq.read_table(f)
-            writer = writer or pq.ParquetWriter(tmp, t.schema)
+            writer = writer or pq.ParquetWriter(tmp, t.schema, compression=COMPRESSION)
             writer.write_table(t)
         writer.close()
     schema = pq.read_schema(final)
     info = {"split": split, "n": len(examples), "method": model.method.name,
             "conditioning": model.method.conditioning or "masked mean of the encoder output (no hypernetwork)",
             "embedding_dim": schema.field("embedding").type.list_size, "param_dims": param_dims,
-            "param_columns": [n for n in schema.names if n.startswith("params.")],
+            "param_columns": [n for n in schema.names if n.startswith("params.")], "vector_dtype": vector_dtype,
             "predictions": predictions, "tasks": sorted(by_name), "created": time.strftime("%Y-%m-%d %H:%M:%S")}
     write_json(info, out_dir / f"{split}.json")
     shutil.rmtree(parts)
@@ -208,7 +215,7 @@ def run(a) -> None:
     from .checkpoint import load_checkpoint
     model = load_checkpoint(a.checkpoint)
     out = extract(model, Path(a.checkpoint) / "extraction", a.tasks, a.split, a.data_dir, a.max_examples,
-                  a.batch_size, predictions=not a.no_predictions, param_dims=a.param_dims)
+                  a.batch_size, predictions=not a.no_predictions, param_dims=a.param_dims, vector_dtype=a.vector_dtype)
     print(f"wrote {out}")
 
 
@@ -222,4 +229,6 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=number(int, 1, 4096), default=64)
     p.add_argument("--param-dims", type=number(int, 1, 4096), default=PARAM_DIMS, help="sketch size of each layer's parameters")
     p.add_argument("--no-predictions", action="store_true", help="encoder pass only: no decoding")
+    p.add_argument("--vector-dtype", choices=VECTOR_DTYPES, default="float16",
+                   help="how embeddings and parameter sketches are stored (read back as float32)")
     p.set_defaults(run=run)

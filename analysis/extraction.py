@@ -3,6 +3,7 @@ parameter blocks on demand. Torch-free, so the explorer's map starts without loa
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,7 +22,8 @@ class Extraction:
     meta: pd.DataFrame
     embedding: np.ndarray
     info: dict
-    _cache: dict = field(default_factory=dict, repr=False)
+    _cache: dict = field(default_factory=dict, repr=False)  # column -> matrix; one Extraction serves every session
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def param_columns(self) -> list[str]:
@@ -33,9 +35,10 @@ class Extraction:
         if column not in self.param_columns:
             raise ValueError(f"no vector {column!r} in {self.path}; choose embedding or one of "
                              f"{', '.join(self.param_columns) or '(none: this extraction has no generated parameters)'}")
-        if column not in self._cache:
-            self._cache[column] = _fixed_column(pq.read_table(self.path, columns=[column]), column)
-        return self._cache[column]
+        with self._lock:
+            if column not in self._cache:
+                self._cache[column] = _fixed_column(pq.read_table(self.path, columns=[column]), column)
+            return self._cache[column]
 
     def norms(self) -> pd.DataFrame:
         cols = [c.replace("params.", "norm.") for c in self.param_columns]
@@ -43,8 +46,16 @@ class Extraction:
 
 
 def _fixed_column(table: pa.Table, column: str) -> np.ndarray:
+    """A fixed-size-list column (float16 or float32 on disk) as a float32 matrix; non-finite values are refused."""
     arr = table.column(column).combine_chunks()
-    return np.asarray(arr.flatten(), dtype=np.float32).reshape(len(arr), arr.type.list_size)
+    if not pa.types.is_fixed_size_list(arr.type):
+        raise ValueError(f"column {column!r} of the extraction is {arr.type}, not a fixed-size vector: the file was "
+                         "rewritten by another tool; run python -m analysis extract again")
+    values = np.asarray(arr.flatten(), dtype=np.float32).reshape(len(arr), arr.type.list_size)
+    if not np.isfinite(values).all():
+        raise ValueError(f"column {column!r} holds NaN or infinite values: the extraction is damaged; "
+                         "run python -m analysis extract again")
+    return values
 
 
 def extraction_path(checkpoint, split: str = "validation") -> Path:
@@ -58,4 +69,18 @@ def load_extraction(checkpoint_or_file, split: str = "validation") -> Extraction
         raise FileNotFoundError(f"no extraction at {path}; run: python -m analysis extract {path.parent.parent}")
     info = json.loads(path.with_suffix(".json").read_text())
     table = pq.read_table(path, columns=META_COLUMNS + ["embedding"])
-    return Extraction(path, table.drop(["embedding"]).to_pandas(), _fixed_column(table, "embedding"), info)
+    meta = table.drop(["embedding"]).to_pandas()
+    meta["prediction"] = scored_form(meta)
+    return Extraction(path, meta, _fixed_column(table, "embedding"), info)
+
+
+def scored_form(meta: pd.DataFrame) -> pd.Series:
+    """Predictions as they are scored. One-tag-per-word outputs are decoded word piece by word piece ("b - origin");
+    shown as the canonical tags the metric reads ("b-origin"), they line up with their targets."""
+    from .tasks.tagging import encode_tag, is_tag_sequence, parse_tags
+
+    rows = meta["output_type"].eq("tags") & meta["prediction"].notna()
+    rows &= meta["target"].map(is_tag_sequence)
+    scored = meta["prediction"].copy()
+    scored[rows] = meta.loc[rows, "prediction"].map(lambda p: " ".join(map(encode_tag, parse_tags(p))))
+    return scored

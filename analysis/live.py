@@ -29,6 +29,7 @@ class LiveResult:
     embedding: np.ndarray              # (k,)
     params: dict[str, np.ndarray]      # layer -> sketched vector, as in the extraction's params.<layer>
     norms: dict[str, float]
+    nll: float = float("nan")          # mean token NLL of the prediction under the model: its confidence
 
 
 @dataclass
@@ -78,11 +79,20 @@ class LiveModel:
             raise ValueError("type an input first: empty text has nothing to adapt to")
         with self.turn():
             ids, mask = self.model.tokenize(sources, self.max_source_length)
-            state, emb, texts = conditioning_vectors(self.model, ids, mask, self.model.task_ids(tasks), True,
-                                                     self.new_tokens(tasks))
+            task_ids = self.model.task_ids(tasks)
+            state, emb, texts = conditioning_vectors(self.model, ids, mask, task_ids, True, self.new_tokens(tasks))
+            nll = self.nll(ids, mask, task_ids, texts)
         vectors, norms = layer_vectors(state, self.param_dims)
         return [LiveResult(s, t, texts[i], emb[i], {k: v[i] for k, v in vectors.items()},
-                           {k: float(v[i]) for k, v in norms.items()}) for i, (s, t) in enumerate(zip(sources, tasks))]
+                           {k: float(v[i]) for k, v in norms.items()}, nll[i]) for i, (s, t) in enumerate(zip(sources, tasks))]
+
+    def nll(self, ids, mask, task_ids, texts: list[str]) -> list[float]:
+        """Each output's mean token NLL, teacher-forced on the text it decodes to (its end token included)."""
+        labels = self.model.tokenize_targets(texts, self.max_new_tokens or 96)
+        logits = self.model(ids, mask, task_ids, labels).logits.float()
+        token = torch.nn.functional.cross_entropy(logits.transpose(1, 2), labels, ignore_index=-100, reduction="none")
+        real = (labels != -100).float()
+        return ((token * real).sum(1) / real.sum(1).clamp(min=1)).tolist()
 
     @torch.no_grad()
     def swap(self, a: tuple[str, str], b: tuple[str, str]) -> SwapResult:
@@ -95,8 +105,10 @@ class LiveModel:
             flip = torch.tensor([1, 0])
             override = {s: w.select(flip) for s, w in state.generated.items() if isinstance(s, Site) and s.stack == "decoder"}
             if not override:
-                raise ValueError(f"{self.model.method.name} generates no per-input decoder adapters, so there is "
-                                 "nothing to swap; use a hyperdecoder, PHA, hyperformer or hyperloader checkpoint")
+                from .methods import REGISTRY
+                usable = ", ".join(sorted(m for m, cls in REGISTRY.items() if cls.adapts_per != "model"))
+                raise ValueError(f"{self.model.method.name} generates no decoder adapters, so there is nothing to "
+                                 f"swap; use a checkpoint of a method that does ({usable})")
             swapped = self.model.generate(ids, mask, tids, override=override, max_new_tokens=self.new_tokens([task_a, task_b]))
         own_t, sw_t = self.model.decode(own), self.model.decode(swapped)
         return SwapResult(own_t[0], own_t[1], sw_t[0], sw_t[1], len(override))

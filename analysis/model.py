@@ -148,12 +148,3 @@ class HyperLensModel(nn.Module):
 
     def decode(self, sequences: Tensor) -> list[str]:
         return [s.strip() for s in self.tokenizer.batch_decode(sequences, skip_special_tokens=True)]
-
-    def predict(self, sources: list[str], tasks: list[str], max_source_length: int = 128, **kwargs) -> list[str]:
-        was_training = self.training
-        self.eval()
-        try:
-            ids, mask = self.tokenize(sources, max_source_length)
-            return self.decode(self.generate(ids, mask, self.task_ids(tasks), **kwargs))
-        finally:
-            self.train(was_training)

@@ -137,9 +137,10 @@ def compare_params(params_a: dict[str, np.ndarray], params_b: dict[str, np.ndarr
     return rows
 
 
-def shared_neighbors(index: NeighborIndex, i: int, j: int, k: int = 10) -> dict:
-    """The k nearest neighbours of rows i and j (each without itself), and those they share."""
-    a = index.query(index.X[i], k, exclude=i)[0].tolist()
-    b = index.query(index.X[j], k, exclude=j)[0].tolist()
-    in_b = set(b)
-    return {"a": a, "b": b, "shared": [n for n in a if n in in_b]}
+def shared_neighbors(index: NeighborIndex, a: np.ndarray, b: np.ndarray, k: int = 10,
+                     exclude: tuple[int | None, int | None] = (None, None)) -> dict:
+    """The k nearest rows to vectors a and b (each without its own row, when it is one): (ids, distances) for
+    each, and the ids they share, in a's order."""
+    near_a, near_b = index.query(a, k, exclude=exclude[0]), index.query(b, k, exclude=exclude[1])
+    in_b = set(near_b[0].tolist())
+    return {"a": near_a, "b": near_b, "shared": [n for n in near_a[0].tolist() if n in in_b]}

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 from collections import defaultdict
+from pathlib import Path
 
 import torch
 
@@ -27,7 +28,7 @@ def parameter_report(model: HyperLensModel) -> dict:
             groups[".".join(name.split(".")[:2])] += p.numel()
         elif name.removeprefix("backbone.") in new:
             groups["backbone (new in warm start: cross-attention, LM-head transform)"] += p.numel()
-        elif model.method.name == "full_finetune":
+        elif model.method.trains_whole_backbone:
             groups["backbone (all weights)"] += p.numel()
         else:
             groups["backbone layer norms"] += p.numel()
@@ -63,6 +64,9 @@ def run(a) -> None:
         from .checkpoint import read_config
         cfg = read_config(a.checkpoint)
         r = count(cfg["method"], cfg["backbone"]["name"], len(cfg["tasks"]), cfg["method_config"])
+        if a.save:
+            from .export import write_json
+            print(f"wrote {write_json(r, Path(a.checkpoint) / 'params.json')}")
     elif not a.method:
         raise ValueError("give --method (and optionally --backbone), or --checkpoint")
     else:
@@ -75,6 +79,7 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--method", choices=sorted(REGISTRY))
     p.add_argument("--checkpoint", help="count a checkpoint's own configuration instead")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--save", action="store_true", help="with --checkpoint: also write CKPT/params.json")
     p.add_argument("--backbone", help=f"a preset ({', '.join(PRESETS)}) or any backbone spec; "
                                       "default: the method's paper backbone")
     p.add_argument("--tasks", type=int, default=8, help="number of tasks (default 8, GLUE)")

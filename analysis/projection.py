@@ -1,21 +1,18 @@
 """2-D/3-D maps of embedding matrices (UMAP, PCA, t-SNE), seeded, content-keyed and cached on disk.
 
 umap/sklearn are imported inside functions so that importing this module stays cheap.
-Every UMAP fit/transform holds UMAP_LOCK: umap/numba is not thread-safe (EXPLORER.md §4-5).
+Every UMAP fit/transform holds UMAP_LOCK: umap/numba is not thread-safe.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import platform
-import sys
 import threading
 import time
-import warnings
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
 
@@ -24,10 +21,6 @@ import numpy as np
 from analysis.export import atomic_path, write_json
 from analysis.neighbors import unit_rows
 
-# numba's default `workqueue` layer aborts the process on concurrent parallel calls
-# (lmcinnes/umap#665); `omp` ships in numba's Linux wheels and was checked to load here.
-if sys.platform.startswith("linux"):
-    os.environ.setdefault("NUMBA_THREADING_LAYER", "omp")
 
 UMAP_LOCK = threading.RLock()
 METHODS = ("umap", "pca", "tsne")
@@ -51,13 +44,6 @@ class ProjectionSettings:
     def to_dict(self) -> dict:
         return asdict(self)
 
-    @classmethod
-    def from_dict(cls, d: dict) -> "ProjectionSettings":
-        known = {f.name for f in fields(cls)}
-        if unknown := sorted(set(d) - known):
-            warnings.warn(f"ignoring unknown projection settings: {unknown}")
-        return cls(**{k: v for k, v in d.items() if k in known})
-
     def key(self, X: np.ndarray) -> str:
         """sha256 of the array (shape, dtype, bytes) and the sorted-JSON settings."""
         X = np.ascontiguousarray(X)
@@ -68,29 +54,12 @@ class ProjectionSettings:
 
 
 @dataclass
-class _Fitted:
-    """In-process models behind a projection (never persisted: no pickle)."""
-
-    pre_pca: object | None
-    reducer: object
-
-
-@dataclass
 class Projection:
     coords: np.ndarray  # float32 (n, n_components)
     settings: ProjectionSettings
     key: str
     seconds: float  # fit time (of the original fit, for cache hits)
     from_cache: bool = False
-    model: _Fitted | None = field(default=None, repr=False)
-
-    def transform(self, X_new: np.ndarray) -> np.ndarray:
-        """Place new rows with the fitted reducer (UMAP or PCA fitted in this process only)."""
-        if self.model is None or not hasattr(self.model.reducer, "transform"):
-            raise RuntimeError("no fitted reducer with transform (cache hit or t-SNE): use neighbors.KnnPlacer")
-        X_new = _prepare(np.atleast_2d(X_new), self.settings, self.model.pre_pca)
-        with UMAP_LOCK:
-            return self.model.reducer.transform(X_new).astype(np.float32)
 
 
 def _prepare(X: np.ndarray, s: ProjectionSettings, pre_pca) -> np.ndarray:
@@ -132,7 +101,7 @@ def check_size(n: int, method: str) -> None:
                          + ("use --method pca, or " if method != "pca" else "") + "extract more examples")
 
 
-def _fit(X: np.ndarray, s: ProjectionSettings) -> tuple[np.ndarray, _Fitted]:
+def _fit(X: np.ndarray, s: ProjectionSettings) -> np.ndarray:
     X = np.asarray(X, dtype=np.float32)
     check_size(len(X), s.method)
     pre_pca = None
@@ -145,7 +114,7 @@ def _fit(X: np.ndarray, s: ProjectionSettings) -> tuple[np.ndarray, _Fitted]:
     reducer = _make_reducer(s, len(X))
     with UMAP_LOCK if s.method == "umap" else nullcontext():
         coords = reducer.fit_transform(X)
-    return np.asarray(coords, dtype=np.float32), _Fitted(pre_pca, reducer)
+    return np.asarray(coords, dtype=np.float32)
 
 
 def _versions(method: str) -> dict:
@@ -202,8 +171,8 @@ def project(X: np.ndarray, settings: ProjectionSettings | None = None, cache_dir
     if hit := cached(X, settings, [*shipped, cache_dir]):
         return hit
     start = time.perf_counter()
-    coords, model = _fit(X, settings)
-    result = Projection(coords, settings, key, time.perf_counter() - start, model=model)
+    coords = _fit(X, settings)
+    result = Projection(coords, settings, key, time.perf_counter() - start)
     if cache_dir is not None:
         _save(Path(cache_dir), result, X)
     return result
@@ -212,55 +181,28 @@ def project(X: np.ndarray, settings: ProjectionSettings | None = None, cache_dir
 def fit_to_cache(X: np.ndarray, settings: ProjectionSettings, cache_dir, shipped: tuple = ()) -> None:
     """A slow fit (UMAP after warm-up, t-SNE) into the disk cache: what the app's worker process runs."""
     if settings.method == "umap":
-        warmup_umap(background=False)
+        warmup_umap()
     project(X, settings, cache_dir, shipped)
 
 
-# --- UMAP warm-up: numba compiles on first use (~15-35 s per process), so do it once, early. ---
+# --- UMAP warm-up: numba compiles on first use (15-55 s per process), so the app's worker does it once, early. ---
 
 _warm_done = threading.Event()
 _warm_guard = threading.Lock()
-_warm_thread: threading.Thread | None = None
 
 
-def _compile_umap_kernels(seed: int | None, metric: str) -> None:
+def warmup_umap(seed: int | None = 0, metric: str = "cosine") -> None:
+    """Compile UMAP's numba kernels once per process, with the production seeding mode and metric."""
     import umap
 
-    X = np.random.default_rng(0).normal(size=(300, 16)).astype(np.float32)
-    with UMAP_LOCK:
-        reducer = umap.UMAP(
-            metric=metric,
-            random_state=seed,
-            n_jobs=-1 if seed is None else 1,
-            force_approximation_algorithm=True,  # compile the NNDescent path used at >= 4096 points
-            n_epochs=10,
-        )
-        reducer.fit(X)
-        reducer.transform(X[:1])
-    _warm_done.set()
-
-
-def warmup_umap(background: bool = True, seed: int | None = 0, metric: str = "cosine") -> threading.Thread | None:
-    """Compile UMAP's numba kernels with the production seeding mode and metric.
-
-    Returns the running thread when `background`, else None once finished (also None if already warm).
-    """
-    global _warm_thread
     with _warm_guard:
         if _warm_done.is_set():
-            return None
-        if _warm_thread is None or not _warm_thread.is_alive():
-            _warm_thread = threading.Thread(
-                target=_compile_umap_kernels, args=(seed, metric), name="umap-warmup", daemon=True
-            )
-            _warm_thread.start()
-        thread = _warm_thread
-    if background:
-        return thread
-    thread.join()
-    return None
-
-
-def umap_ready() -> bool:
-    """True once warm-up has finished."""
-    return _warm_done.is_set()
+            return
+        X = np.random.default_rng(0).normal(size=(300, 16)).astype(np.float32)
+        with UMAP_LOCK:
+            reducer = umap.UMAP(metric=metric, random_state=seed, n_jobs=-1 if seed is None else 1,
+                                force_approximation_algorithm=True,  # the NNDescent path used at >= 4096 points
+                                n_epochs=10)
+            reducer.fit(X)
+            reducer.transform(X[:1])
+        _warm_done.set()

@@ -42,8 +42,15 @@ def checkpoint_report(checkpoint, vector: str = "embedding", split: str = "valid
     return {**extraction_report(ext, vector, coords, seed), "checkpoint": str(checkpoint)}
 
 
+def report_file(checkpoint) -> Path:
+    return Path(checkpoint) / "extraction" / "report.json"
+
+
 def _report(a) -> None:
     r = checkpoint_report(a.checkpoint, a.vector, a.split)
+    if a.save:
+        from .export import write_json
+        print(f"wrote {write_json(r, report_file(a.checkpoint))}")
     print(json.dumps(r, indent=2) if a.json else format_report(r))
 
 
@@ -83,6 +90,8 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
         p.set_defaults(run=fn)
         if name == "report":
             p.add_argument("--json", action="store_true")
+            p.add_argument("--save", action="store_true", help="also write CKPT/extraction/report.json (what the app "
+                                                                 "and the model card read)")
         else:
             p.add_argument("--method", default="umap", choices=("umap", "pca", "tsne"))
             p.add_argument("--dims", type=int, default=2, choices=(2, 3))

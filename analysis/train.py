@@ -92,7 +92,11 @@ def _state_dir(output: Path) -> Path:
     return output.with_name(output.name + ".state")
 
 
-def save_state(state_dir: Path, model, optimizer, step: int, best: dict) -> None:
+def _log_path(output: Path) -> Path:
+    return output.with_name(output.name + ".log.jsonl")
+
+
+def save_state(state_dir: Path, model, optimizer, step: int, best: dict, cfg: TrainConfig) -> None:
     names = {id(p): n for n, p in model.named_parameters()}
     moments = {f"{names[id(p)]}::{k}": v.detach().cpu().contiguous()
                for p, s in optimizer.state.items() for k, v in s.items() if torch.is_tensor(v)}
@@ -100,11 +104,20 @@ def save_state(state_dir: Path, model, optimizer, step: int, best: dict) -> None
     def write(tmp: Path):
         save_checkpoint(model, tmp / "model")
         save_file(moments, str(tmp / "optimizer.safetensors"))
-        (tmp / "trainer_state.json").write_text(json.dumps({"step": step, "best": best}))
+        (tmp / "trainer_state.json").write_text(json.dumps({"step": step, "best": best, "config": dataclasses.asdict(cfg)}))
     atomic_directory(state_dir, write)
 
 
-def load_state(state_dir: Path, model, optimizer) -> tuple[int, dict]:
+def load_state(state_dir: Path, model, optimizer, cfg: TrainConfig) -> tuple[int, dict]:
+    """Resume: only the very run that saved the state (the same configuration), and only before its last step."""
+    meta = json.loads((state_dir / "trainer_state.json").read_text())
+    saved = meta.get("config", {})
+    changed = sorted(k for k, v in dataclasses.asdict(cfg).items() if json.loads(json.dumps(v)) != saved.get(k))
+    if changed:
+        raise TrainingError(f"{state_dir} holds an interrupted run with other settings ({', '.join(changed)} differ); "
+                            "rerun its own command to resume it, or pass --overwrite to start afresh")
+    if meta["step"] >= cfg.steps:
+        raise TrainingError(f"{state_dir} is already at step {meta['step']} of {cfg.steps}; pass --overwrite to start afresh")
     params = dict(model.named_parameters())
     with torch.no_grad():
         for k, v in read_weights(state_dir / "model").items():
@@ -112,7 +125,6 @@ def load_state(state_dir: Path, model, optimizer) -> tuple[int, dict]:
     for key, v in load_file(str(state_dir / "optimizer.safetensors")).items():
         name, slot = key.split("::")
         optimizer.state[params[name]][slot] = v
-    meta = json.loads((state_dir / "trainer_state.json").read_text())
     return meta["step"], meta["best"]
 
 
@@ -126,8 +138,12 @@ def train(cfg: TrainConfig, output, command: str | None = None, progress: bool =
     with output_lock(output):
         recover_leftovers(output)
         recover_leftovers(_state_dir(output))
-        if not _state_dir(output).exists() and output.exists() and (not output.is_dir() or any(output.iterdir())) \
-                and not overwrite:
+        if overwrite:  # start afresh: no resume from an earlier run's state, no old log lines
+            shutil.rmtree(_state_dir(output), ignore_errors=True)
+            _log_path(output).unlink(missing_ok=True)
+            if output.exists() and not output.is_dir():
+                output.unlink()
+        elif not _state_dir(output).exists() and output.exists() and (not output.is_dir() or any(output.iterdir())):
             raise TrainingError(f"{output} already exists and is not this run's resume state; pass --overwrite to "
                                 "replace it (its extraction, card and other files go too), or pick another --output")
         return _train(cfg, output, command, progress)
@@ -144,8 +160,8 @@ def _train(cfg: TrainConfig, output: Path, command: str | None, progress: bool) 
     if twice:
         raise ValueError(f"task name(s) {', '.join(twice)} given more than once (--tasks {' '.join(map(str, cfg.tasks))}); "
                          "each task needs its own name")
-    for t in tasks:  # fail before step 1, not at the first evaluation
-        t.load("validation", cfg.data_dir, 1)
+    for t in tasks:  # the whole validation split is read and checked before step 1, not at the end
+        t.load("validation", cfg.data_dir)
     model = HyperLensModel.build(load_backbone(cfg.backbone, seed=cfg.seed), cfg.method,
                                  [t.name for t in tasks], cfg.method_config)
     model.task_specs = [t.spec() for t in tasks]
@@ -162,7 +178,7 @@ def _train(cfg: TrainConfig, output: Path, command: str | None, progress: bool) 
     optimizer = torch.optim.AdamW(trainable, lr=cfg.lr, weight_decay=cfg.weight_decay)
     start, best = 0, {"score": -math.inf, "step": 0}
     if state_dir.exists():
-        start, best = load_state(state_dir, model, optimizer)
+        start, best = load_state(state_dir, model, optimizer, cfg)
         accelerator.print(f"resuming from step {start} ({state_dir})")
     scheduler = get_linear_schedule_with_warmup(optimizer, cfg.warmup_steps, cfg.steps)
     with warnings.catch_warnings():  # fast-forward the schedule to the resumed step
@@ -174,7 +190,7 @@ def _train(cfg: TrainConfig, output: Path, command: str | None, progress: bool) 
     sections = {"training": {**dataclasses.asdict(cfg), "command": command, "selection": selection["how"]}}
     bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc=f"train {cfg.method}",
                disable=not (progress and accelerator.is_main_process))
-    log = state_dir.with_name(output.name + ".log.jsonl")
+    log = _log_path(output)
     if log.exists():  # keep only what the resumed state has seen; later lines would be repeated
         kept = [line for line in log.read_text().splitlines() if json.loads(line)["step"] <= start]
         log.write_text("".join(line + "\n" for line in kept))
@@ -219,7 +235,7 @@ def _train(cfg: TrainConfig, output: Path, command: str | None, progress: bool) 
             with log.open("a") as f:
                 f.write(json.dumps(record) + "\n")
             if "eval" in record and not done:
-                save_state(state_dir, core, optimizer, step + 1, best)
+                save_state(state_dir, core, optimizer, step + 1, best, cfg)
     accelerator.wait_for_everyone()
     result = finish(output, state_dir, cfg, progress)
     if monitor.warning():
@@ -298,7 +314,7 @@ def finish(output: Path, state_dir: Path, cfg: TrainConfig, progress: bool) -> d
     result = evaluate(model, None, "validation", cfg.data_dir, progress=progress,
                       max_source_length=cfg.max_source_length)
     write_json(result, output / "metrics.json")
-    log = state_dir.with_name(output.name + ".log.jsonl")
+    log = _log_path(output)
     if log.exists():  # the loss curve travels with the checkpoint
         shutil.copyfile(log, output / "training_log.jsonl")
     shutil.rmtree(state_dir, ignore_errors=True)
@@ -308,19 +324,38 @@ def finish(output: Path, state_dir: Path, cfg: TrainConfig, progress: bool) -> d
 def task_weight(text: str) -> tuple[str, float]:
     name, _, weight = text.partition("=")
     try:
-        return name, float(weight)
+        value = float(weight)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected TASK=WEIGHT such as nli=3, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"a task weight must be a positive finite number, got {text!r}")
+    return name, value
 
 
 def config_from_args(a) -> TrainConfig:
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     cfg = {k: v for k, v in vars(a).items() if k in fields and v is not None}
     if a.task_weights:
+        named = [name for name, _ in a.task_weights]
+        if twice := sorted({n for n in named if named.count(n) > 1}):
+            raise ValueError(f"--task-weights names {', '.join(twice)} more than once; give each task one weight")
         cfg["task_weights"] = dict(a.task_weights)
     if a.config:
-        cfg["method_config"] = json.loads(Path(a.config).read_text() if Path(a.config).is_file() else a.config)
+        cfg["method_config"] = method_options(a.config)
     return TrainConfig(**cfg)
+
+
+def method_options(text: str) -> dict:
+    """--config: JSON text or a JSON file, holding one object."""
+    is_file = Path(text).is_file()
+    try:
+        options = json.loads(Path(text).read_text() if is_file else text)
+    except json.JSONDecodeError as e:
+        what = f"the file {text} is not valid JSON" if is_file else f"{text!r} is neither a JSON object nor a file"
+        raise ValueError(f"--config: {what} ({e})") from None
+    if not isinstance(options, dict):
+        raise ValueError(f"--config must be a JSON object of method options, got {type(options).__name__}")
+    return options
 
 
 def run(a) -> None:

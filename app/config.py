@@ -11,3 +11,4 @@ DEFAULT_CHECKPOINT = os.environ.get("HYPERLENS_DEFAULT", "hyperdecoder-builtin")
 MAX_UPLOAD_MB = 20
 WARMUP_UMAP = os.environ.get("HYPERLENS_WARMUP_UMAP", "1") != "0"  # tests turn the background compile off
 SERVER_THREADS = min(2, os.cpu_count() or 1)  # torch threads for the explorer's model calls
+EXIT_GRACE_SECONDS = 3.0  # after the server starts stopping, the process ends within this many seconds

@@ -3,7 +3,10 @@ vector name, projection settings), and the few session-state values the pages sh
 from __future__ import annotations
 
 import importlib
+from concurrent.futures import ThreadPoolExecutor
+import os
 import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,7 +17,7 @@ from analysis.extraction import Extraction, load_extraction
 from analysis.neighbors import KnnPlacer, NeighborIndex
 from analysis.projection import Projection, ProjectionSettings
 from analysis.report import DEFAULT_MAP, extraction_report, projection_cache
-from app import config
+from app import config, keys
 from app.services import maps, reports
 from app.services.catalog import Ckpt, discover
 
@@ -34,7 +37,7 @@ def checkpoint_paths() -> dict[str, str]:
 
 def checkpoint(name: str | None = None) -> Ckpt | None:
     """A named checkpoint, by default the one picked in the sidebar."""
-    name = name or st.session_state.get("checkpoint")
+    name = name or st.session_state.get(keys.CHECKPOINT)
     paths = checkpoint_paths()
     return Ckpt.at(name, Path(paths[name])) if name in paths else None
 
@@ -44,8 +47,19 @@ def start_warmup() -> None:
     """Once per process, in the background: import the model stack (torch, transformers: several seconds) so the
     first prediction does not pay for it, and compile UMAP's kernels in the (niced) projection worker."""
     threading.Thread(target=importlib.import_module, args=("analysis.live",), daemon=True).start()
+    threading.Thread(target=exit_after_stop, daemon=True, name="hyperlens-exit").start()
     if config.WARMUP_UMAP:
         projection_jobs().warm_up()
+
+
+def exit_after_stop(grace: float = config.EXIT_GRACE_SECONDS, poll: float = 0.2) -> None:
+    """On SIGTERM or Ctrl-C Streamlit stops, then waits for every running script: a model call or fit could hold
+    it on "Stopping..." for minutes. Once it is stopping, allow `grace` seconds, then end the process."""
+    from streamlit.runtime import Runtime, RuntimeState
+    while not (Runtime.exists() and Runtime.instance().state in (RuntimeState.STOPPING, RuntimeState.STOPPED)):
+        time.sleep(poll)
+    time.sleep(grace)
+    os._exit(0)
 
 
 # --- cached data and models ---
@@ -112,9 +126,34 @@ def report(ckpt: Ckpt, vector: str, settings: ProjectionSettings) -> dict:
     return extraction_report(extraction(ckpt), vector, projection(ckpt, vector, settings)[0].coords)
 
 
-@st.cache_data(max_entries=256, show_spinner="Generating…")
-def infer(ckpt: Ckpt, task: str, text: str) -> LiveResult:
-    return live_model(ckpt).infer([text], [task])[0]
+@st.cache_resource(show_spinner=False)
+def _inference() -> tuple[ThreadPoolExecutor, dict]:
+    """Model calls run in these threads, so a page can show the time so far and stop waiting; results are kept
+    by (checkpoint, task, text)."""
+    return ThreadPoolExecutor(max_workers=2, thread_name_prefix="hyperlens-infer"), {}
+
+
+def infer(ckpt: Ckpt, task: str, text: str, on_cancel=None) -> LiveResult:
+    """The model's output for one input. While it generates, the page shows the seconds so far and a Cancel
+    button: any click reruns the page, which ends this wait (the model finishes in the background and keeps the
+    result); `on_cancel` runs on the button's click."""
+    pool, results = _inference()
+    key = (ckpt, task, text)
+    if key not in results:
+        future = pool.submit(live_model(ckpt).infer, [text], [task])
+        slot, start = st.empty(), time.monotonic()
+        with slot.container():
+            status, cancel = st.columns([5, 1], vertical_alignment="center")
+            cancel.button("Cancel", key="cancel_infer", on_click=on_cancel)
+            box = status.empty()
+        while not future.done():
+            box.caption(f":material/hourglass_top: Generating… {time.monotonic() - start:.1f} s")
+            time.sleep(0.2)
+        slot.empty()
+        results[key] = future.result()[0]  # a model error surfaces here, as a message
+        while len(results) > 256:
+            results.pop(next(iter(results)))
+    return results[key]
 
 
 @st.cache_data(max_entries=64, show_spinner="Decoding with swapped adapters…")
@@ -126,22 +165,22 @@ def swap(ckpt: Ckpt, a: tuple[str, str], b: tuple[str, str]) -> SwapResult:
 
 def kept(widget, label: str, key: str, default, **kw):
     """A widget whose value survives page switches (Streamlit drops widget state when its page is not shown)."""
-    value = st.session_state.get(key, st.session_state.get(f"_kept.{key}", default))
+    value = st.session_state.get(key, st.session_state.get(keys.kept(key), default))
     if "options" in kw and value not in kw["options"]:  # e.g. a layer the new checkpoint does not have
         value = default
     st.session_state[key] = value
-    st.session_state[f"_kept.{key}"] = value = widget(label, key=key, **kw)
+    st.session_state[keys.kept(key)] = value = widget(label, key=key, **kw)
     return value
 
 
 def color_by() -> str:
     """The colour chosen by any page's "Colour by" picker (views.color_picker), "task" until then."""
-    return st.session_state.get("color_by", st.session_state.get("_kept.color_by", "task"))
+    return st.session_state.get(keys.COLOR_BY, st.session_state.get(keys.kept(keys.COLOR_BY), "task"))
 
 
 def map_settings() -> tuple[str, ProjectionSettings]:
     """The vector and projection chosen on the Map page (DEFAULT_MAP until then); every page maps the same way."""
-    get = lambda name, default: st.session_state.get(f"_kept.map_{name}", default)  # noqa: E731
+    get = lambda name, default: st.session_state.get(keys.kept(f"map_{name}"), default)  # noqa: E731
     d = DEFAULT_MAP
     settings = ProjectionSettings(method=get("method", d.method), n_components=get("dims", d.n_components),
                                   pca_dims=50 if get("pca50", False) else None, seed=get("seed", d.seed),
@@ -152,6 +191,5 @@ def map_settings() -> tuple[str, ProjectionSettings]:
 
 def reset_for_checkpoint() -> None:
     """Row ids, pins and live history belong to one checkpoint's extraction."""
-    for key in ("sel_ids", "pins", "history", "linked_ids", "swap_for",
-                "cmp_row_A", "cmp_row_B", "_kept.cmp_row_A", "_kept.cmp_row_B"):
+    for key in keys.PER_CHECKPOINT:
         st.session_state.pop(key, None)

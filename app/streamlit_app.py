@@ -6,7 +6,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `analysis` and `
 
 import streamlit as st  # noqa: E402
 
-from app import config, state  # noqa: E402
+from app import config, keys, state  # noqa: E402
 from app.services.catalog import pick_default  # noqa: E402
 
 st.set_page_config(page_title="HyperLens", page_icon=":material/lens_blur:", layout="wide")
@@ -16,9 +16,9 @@ with st.sidebar:
     st.title("HyperLens")
     names = list(state.checkpoint_paths())
     if names:
-        if st.session_state.get("checkpoint") not in names:
-            st.session_state["checkpoint"] = pick_default(names, config.DEFAULT_CHECKPOINT)
-        st.selectbox("Checkpoint", names, key="checkpoint", on_change=state.reset_for_checkpoint)
+        if st.session_state.get(keys.CHECKPOINT) not in names:
+            st.session_state[keys.CHECKPOINT] = pick_default(names, config.DEFAULT_CHECKPOINT)
+        st.selectbox("Checkpoint", names, key=keys.CHECKPOINT, on_change=state.reset_for_checkpoint)
 
 pages = [st.Page("app_pages/map.py", title="Map", icon=":material/scatter_plot:", default=True),
          st.Page("app_pages/predict.py", title="Predict", icon=":material/edit_note:"),

@@ -14,7 +14,7 @@ from analysis.errors import CheckpointError
 from analysis.extraction import Extraction
 from analysis.projection import Projection
 from analysis.report import projection_cache
-from app import config, state
+from app import config, keys, state
 from app.services import figures, maps, reports, selection
 from app.services.catalog import Ckpt
 
@@ -85,7 +85,7 @@ def current_map(ckpt: Ckpt, ext: Extraction) -> MapView:
 def color_picker(container=st) -> str:
     """The "Colour by" choice, shared by every page's map. It sits by the map, inside the map's fragment, so a
     recolour reruns only the map."""
-    return state.kept(container.selectbox, "Colour by", "color_by", "task", options=state.COLOR_FIELDS,
+    return state.kept(container.selectbox, "Colour by", keys.COLOR_BY, "task", options=state.COLOR_FIELDS,
                       format_func=lambda f: f.replace("_", " "))
 
 
@@ -111,9 +111,19 @@ def draw_map(view: MapView, key: str, *, active=None, hidden=frozenset(), highli
     pick = lambda a: None if a is None else np.asarray(a)[shown]  # noqa: E731
     fig = figures.map_figure(meta.iloc[shown], view.coords[shown], cats.iloc[shown].reset_index(drop=True),
                              active=pick(active), hidden=hidden, highlight=pick(highlight),
-                             highlight_name=highlight_name, overlays=overlays, height=height)
+                             highlight_name=highlight_name, overlays=overlays, height=height,
+                             axis_titles=axis_titles(view))
     st.plotly_chart(fig, key=key, on_select="rerun", selection_mode=("points", "box", "lasso"),
                     config={"scrollZoom": True, "displaylogo": False})
+
+
+def axis_titles(view: MapView) -> list[str] | None:
+    """PCA axes say how much of the variance they show; UMAP and t-SNE axes have no meaning to state."""
+    s = view.projection.settings
+    if s.method != "pca" or s.pca_dims:
+        return None
+    shares = figures.explained_variance(view.ext.vectors(view.vector), view.coords)
+    return [f"PC{i + 1} ({share:.1%} of variance)" for i, share in enumerate(shares)]
 
 
 def pending_selection(key: str, n: int) -> list[int] | None:
@@ -155,13 +165,26 @@ def projection_status(view: MapView) -> None:
         st.rerun()
 
 
-@st.fragment(run_every=3)
+@st.fragment(run_every=2)
 def _await_job(key: str, name: str) -> None:
-    if state.projection_jobs().get(key).done():
+    jobs = state.projection_jobs()
+    job = jobs.get(key)
+    if job is None or job.done():
         st.rerun()  # the whole page: the map switches to the new projection (or shows the failure)
-    compiling = name == "UMAP" and not state.projection_jobs().umap_ready()
-    st.status(f"Computing the {name} map in the background"
-              f"{': compiling UMAP kernels first (once per server)' if compiling else ''}… showing PCA meanwhile.")
+    compiling = name == "UMAP" and not jobs.umap_ready()
+    c1, c2 = st.columns([5, 1], vertical_alignment="center")
+    c1.info(f"Computing the {name} map in the background: {jobs.elapsed(key):.0f} s so far"
+            f"{' (compiling UMAP kernels first, once per server)' if compiling else ''}. Showing PCA meanwhile.",
+            icon=":material/hourglass_top:")
+    if c2.button("Cancel", key=f"cancel_{key}", help="Stop this fit; the PCA map stays"):
+        jobs.cancel(key)
+        st.rerun()
+
+
+def three_decimals(table: pd.DataFrame) -> dict:
+    """One number format for every score in the quality tables."""
+    return {c: st.column_config.NumberColumn(format="%.3f") for c in table.select_dtypes("number").columns
+            if c not in ("size", "id", "n")}
 
 
 def quality_tables(report: dict, compact: bool = False) -> None:
@@ -170,11 +193,14 @@ def quality_tables(report: dict, compact: bool = False) -> None:
     if compact:
         st.dataframe(reports.summary_table(report), width="stretch")
         return
-    st.dataframe(reports.facet_table(report), hide_index=True, width="stretch")
+    facets = reports.facet_table(report)
+    st.dataframe(facets, hide_index=True, width="stretch", column_config=three_decimals(facets))
+    st.caption(reports.EXPLAIN)
     if not (within := reports.within_task_table(report)).empty:
         st.markdown("**Label kNN accuracy within each task**")
-        st.dataframe(within, hide_index=True, width="stretch")
+        st.dataframe(within, hide_index=True, width="stretch", column_config=three_decimals(within))
     if report.get("trustworthiness") is not None:
         st.caption(f"Trustworthiness@{report['k']} of the 2-D map (map quality): {report['trustworthiness']:.3f}")
-    st.markdown("**k-means clusters (original space)**")
-    st.dataframe(reports.clusters_table(report), hide_index=True, width="stretch")
+    st.markdown(f"**k-means clusters (original space, k = {len(report['clusters'])})**")
+    clusters = reports.clusters_table(report)
+    st.dataframe(clusters, hide_index=True, width="stretch", column_config=three_decimals(clusters))

@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import median_time  # noqa: E402
-from tests import browser  # noqa: E402
+from bench import browser  # noqa: E402
 
 TARGETS = {"cold start": 8.0, "recolour (median)": 0.5, "recolour, in-page clock (median)": 0.5, "predict (median)": 1.0, "LiveModel.infer (median)": 0.3}
 # Cycled. Each has several categories: Plotly hides the legend of a one-trace figure, and the legend is how a

@@ -66,7 +66,7 @@ def bench_umap_fit(sizes: tuple[int, ...] = (10_000, 50_000), dim: int = 384, se
     from analysis.projection import ProjectionSettings, project, warmup_umap
 
     start = time.perf_counter()
-    warmup_umap(background=False, seed=seed)
+    warmup_umap(seed=seed)
     rows = [Row("UMAP warm-up (numba compile; 0 if already warm)", time.perf_counter() - start)]
     for n in sizes:
         X = _blobs(n, dim, seed or 0)

@@ -18,10 +18,11 @@ CONFIGS = {
     "adapter": {"adapter_dim": ADAPTER_DIM},
     "hyperdecoder": {"encoder_adapter_dim": ADAPTER_DIM, "decoder_adapter_dim": ADAPTER_DIM},
     "hyperformer": {"reduction_factor": 384 // ADAPTER_DIM},
+    "hyperloader": {"reduction_factor": 384 // ADAPTER_DIM},
     "pha": {"adapter_dim": ADAPTER_DIM},
     "lora": {},
 }
-TARGETS = {"hyperdecoder": 1.15, "hyperformer": 1.10}
+TARGETS = {"hyperdecoder": 1.15, "hyperformer": 1.10, "hyperloader": 1.10}
 TASKS = ["a", "b", "c", "d"]
 
 
@@ -33,7 +34,7 @@ def make_step(method: str, batch: int, src: int, tgt: int):
     ids = torch.randint(1000, vocab, (batch, src))
     mask = torch.ones_like(ids)
     labels = torch.randint(1000, vocab, (batch, tgt))
-    task_ids = torch.arange(batch) % len(TASKS)  # mixed-task batches
+    task_ids = torch.arange(batch) * len(TASKS) // batch  # mixed-task batches, rows sorted by task as in training
 
     def step():
         opt.zero_grad(set_to_none=True)

@@ -1,9 +1,9 @@
 import os
 import tempfile
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+import analysis  # noqa: F401,E402 -- sets the offline environment before anything imports transformers
+
 os.environ.setdefault("HYPERLENS_CACHE", tempfile.mkdtemp(prefix="hyperlens-cache-"))  # maps the tests compute
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import pytest  # noqa: E402
 import torch  # noqa: E402

@@ -41,7 +41,7 @@ def charts(at: AppTest) -> list:
 
 
 def select(at: AppTest, key: str, rows: list[int]) -> AppTest:
-    """Simulate a lasso (EXPLORER.md §4 Testing): the event as the frontend would send it."""
+    """Simulate a lasso: the selection event as the frontend would send it."""
     at.session_state[key] = {"selection": {"points": [{"customdata": [r]} for r in rows], "box": [], "lasso": []}}
     return at.run()
 
@@ -63,13 +63,24 @@ def test_map_renders_recolours_and_keeps_a_selection(app):
     assert at.session_state["sel_ids"] == []
 
 
-def test_map_filters_and_quality_report(app):
+def test_map_search_selects_all_matches_and_the_quality_report_shows_matched_baselines(app):
+    from app.services.selection import TABLE_COLUMNS
     at = app()
     at.text_input[0].input("sentiment").run()
     assert_clean(at)
+    button = next(b for b in at.button if b.label.startswith("Select all"))
+    n = int(button.label.split()[2].replace(",", ""))
+    button.click().run()
+    assert_clean(at)
+    assert len(at.session_state["sel_ids"]) == n > 0
+    table = at.dataframe[0].value  # the selection table: the prediction beside its target
+    assert list(table.columns) == TABLE_COLUMNS and len(table) == n
+    assert table["source"].str.contains("sentiment", case=False).all()
     at.toggle[0].set_value(True).run()
     assert_clean(at)
-    assert any("silhouette" in str(df.value.columns.tolist()) for df in at.dataframe)
+    facets = next(df.value for df in at.dataframe if "kNN accuracy (shuffled)" in df.value.columns)
+    assert facets["kNN accuracy (shuffled)"].notna().all()
+    assert any("ARI and NMI" in c.value for c in at.caption)
 
 
 def test_predict_shows_a_prediction_on_the_map(app):
@@ -95,8 +106,11 @@ def test_compare_pins_and_swaps(app):
     assert swap["decoding"].tolist()[1] == "A with B's adapters"
 
 
-def test_methods_shows_two_checkpoints(app):
+def test_methods_ranks_every_checkpoint_and_shows_two(app, app_env):  # noqa: F811
     at = app("methods")
+    ranking = at.dataframe[0].value
+    assert sorted(ranking["checkpoint"]) == sorted(app_env["names"])
+    assert {"method", "adapts per", "average", "task kNN", "label kNN", "trainable", "minutes"} <= set(ranking.columns)
     assert len(charts(at)) == 2
     select(at, "methods_map_0", [1, 2])
     assert_clean(at)
@@ -130,10 +144,31 @@ def test_slow_projection_runs_in_the_background_then_replaces_pca(app):
     assert any("not computed yet" in i.value for i in at.info)
     next(b for b in at.button if b.label == "Compute TSNE").click().run()
     ckpt = Ckpt.at(NAME, Path(state.checkpoint_paths()[NAME]))
-    state.projection_jobs().get(state.job_key(ckpt, "embedding", ProjectionSettings(method="tsne"))).result(timeout=60)
+    state.projection_jobs().get(state.job_key(ckpt, "embedding", ProjectionSettings(method="tsne"))).result(timeout=240)
     at.run()
     assert_clean(at)
     assert any("TSNE 2-D" in c.value for c in at.caption)
+
+
+def test_a_background_fit_can_be_cancelled(app, monkeypatch):
+    import app.services.maps as maps
+    import app.state as state
+    from analysis.projection import ProjectionSettings
+    from app.services.catalog import Ckpt
+
+    monkeypatch.setattr(maps.Worker, "submit", lambda self, fn, *a: maps.Future())  # a fit that never ends by itself
+    at = app()
+    at.radio(key="map_method").set_value("tsne").run()
+    at.radio(key="map_dims").set_value(3).run()  # a map no other test computes
+    next(b for b in at.button if b.label == "Compute TSNE").click().run()
+    ckpt = Ckpt.at(NAME, Path(state.checkpoint_paths()[NAME]))
+    key = state.job_key(ckpt, "embedding", ProjectionSettings(method="tsne", n_components=3))
+    assert not state.projection_jobs().get(key).done()
+    assert any("so far" in i.value for i in at.info)  # the elapsed time is shown
+    next(b for b in at.button if b.label == "Cancel").click().run()
+    assert_clean(at)
+    assert state.projection_jobs().get(key) is None
+    assert any("not computed yet" in i.value for i in at.info)
 
 
 def test_map_of_generated_parameters(app):

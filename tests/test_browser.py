@@ -1,8 +1,10 @@
 """The real app in headless Chromium, on the tiny fixture checkpoint: the map draws (WebGL), every page loads
 without a traceback and a prediction round trip works. Screenshots land in pytest's tmp dir."""
+import time
+
 import pytest
 
-from tests import browser
+from bench import browser
 from tests.app_fixture import app_env  # noqa: F401 -- the session fixture
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -26,6 +28,19 @@ def app(app_env, tmp_path_factory):  # noqa: F811
 
 
 def test_every_page_renders_without_tracebacks(app, driver, tmp_path):
+    """Every page, with a prediction on Predict and the adaptation swap on Compare (visit() waits for both)."""
     errors = browser.shoot_pages(driver, app.url, tmp_path)
     assert errors == {page: [] for page in browser.PAGES}
     assert all((tmp_path / f"{page}.png").stat().st_size > 10_000 for page in browser.PAGES)
+    assert all((tmp_path / f"{page}.png").stat().st_size > 10_000 for page in browser.PAGES)
+
+
+def test_the_server_stops_within_seconds_while_a_page_is_still_working(driver, tmp_path):
+    env = {"HYPERLENS_WARMUP_UMAP": "0", "HYPERLENS_CACHE": str(tmp_path)}
+    with browser.app_server(env, script="tests/fixtures/busy_app.py") as server:
+        driver.get(server.url)
+        browser.wait_for(driver, "//*[@data-testid='stMarkdownContainer']//p[normalize-space()='working']")
+        start = time.perf_counter()
+        server.process.terminate()
+        server.process.wait(30)  # the page sleeps for 120 s; without the exit watch this times out
+        assert time.perf_counter() - start < 15

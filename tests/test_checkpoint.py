@@ -90,6 +90,18 @@ def test_pickles_are_refused(ckpt):
         load_checkpoint(path)
 
 
+def test_a_safetensors_header_length_that_starts_like_a_pickle_still_loads(ckpt):
+    """The first byte of a safetensors file is its header length's low byte; 0x80 there is not a pickle."""
+    path, _ = ckpt
+    file = path / "adapter_model.safetensors"
+    data = file.read_bytes()
+    n = int.from_bytes(data[:8], "little")
+    padded = n + (0x80 - n) % 256  # the format allows trailing spaces in the JSON header
+    file.write_bytes(padded.to_bytes(8, "little") + data[8:8 + n] + b" " * (padded - n) + data[8 + n:])
+    assert file.read_bytes()[:1] == b"\x80"
+    load_checkpoint(path)
+
+
 @pytest.mark.parametrize("damage", ["truncate", "garbage", "empty"])
 def test_corrupt_weights_are_refused(ckpt, damage):
     path, _ = ckpt

@@ -3,6 +3,7 @@ import json
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import torch
@@ -51,12 +52,35 @@ def test_columns_and_shapes(tmp_path):
 
 def test_batching_does_not_change_results(tmp_path):
     model = tiny()
-    one = pq.read_table(extract(model, tmp_path / "b1", max_examples=5, batch_size=1, max_new_tokens=4, progress=False)).to_pandas()
-    many = pq.read_table(extract(model, tmp_path / "b7", max_examples=5, batch_size=7, max_new_tokens=4, progress=False)).to_pandas()
+    kw = dict(max_examples=5, max_new_tokens=4, progress=False, vector_dtype="float32")
+    one = pq.read_table(extract(model, tmp_path / "b1", batch_size=1, **kw)).to_pandas()
+    many = pq.read_table(extract(model, tmp_path / "b7", batch_size=7, **kw)).to_pandas()
     pd.testing.assert_frame_equal(one[X.META_COLUMNS], many[X.META_COLUMNS])
     for col in [c for c in one.columns if c.startswith(("embedding", "params.", "norm."))]:
         np.testing.assert_allclose(np.stack(one[col]) if one[col].dtype == object else one[col],
                                    np.stack(many[col]) if many[col].dtype == object else many[col], atol=1e-5)
+
+
+def test_vectors_are_stored_in_float16_and_read_back_as_float32(tmp_path):
+    model = tiny()
+    half = load_extraction(extract(model, tmp_path / "h", max_examples=4, max_new_tokens=2, progress=False))
+    full = load_extraction(extract(model, tmp_path / "f", max_examples=4, max_new_tokens=2, progress=False,
+                                   vector_dtype="float32"))
+    assert half.info["vector_dtype"] == "float16" and pq.read_schema(half.path).field("embedding").type.value_type == pa.float16()
+    for col in ["embedding", *full.param_columns]:
+        assert half.vectors(col).dtype == np.float32
+        np.testing.assert_allclose(half.vectors(col), full.vectors(col), rtol=2e-3, atol=1e-4)
+
+
+def test_a_damaged_vector_column_is_refused(tmp_path):
+    path = extract(tiny(), tmp_path / "d", max_examples=2, max_new_tokens=2, progress=False, vector_dtype="float32")
+    table = pq.read_table(path)
+    emb = np.stack(table.column("embedding").to_pylist()).astype(np.float32)
+    emb[0, 0] = np.nan
+    arr = pa.FixedSizeListArray.from_arrays(pa.array(emb.ravel()), emb.shape[1])
+    pq.write_table(table.set_column(table.schema.get_field_index("embedding"), "embedding", arr), path)
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        load_extraction(path)
 
 
 @pytest.mark.parametrize("dims", [8, 4096])  # sketched, and stored whole
@@ -179,3 +203,11 @@ def test_export_projector_and_parquet(tmp_path):
                  "--out", str(tmp_path / "p")]) == 0
     df = pd.read_parquet(tmp_path / "p.parquet")
     assert len(df) == 9 and len(df["params.decoder.0"].iloc[0]) == load_extraction(ckpt).vectors("params.decoder.0").shape[1]
+
+
+def test_tag_predictions_are_shown_as_scored():
+    from analysis.extraction import scored_form
+    meta = pd.DataFrame({"output_type": ["tags", "tags", "label"],
+                         "target": ["o b-origin i-origin", "EU = org", "yes"],
+                         "prediction": ["o b - origin i - origin", "EU = org", "y - e - s"]})
+    assert scored_form(meta).tolist() == ["o b-origin i-origin", "EU = org", "y - e - s"]

@@ -1,11 +1,14 @@
 """Every method on every tiny backbone: forward/backward, exact gradient reach, save/load, conditioning."""
+import json
+
 import pytest
 import torch
 
 from analysis.backbone import load_backbone
 from analysis.checkpoint import load_checkpoint, save_checkpoint
 from analysis.methods import REGISTRY, Site, build_method
-from analysis.methods.layers import AdapterWeights
+from analysis.methods.base import GeneratedDecoderMethod
+from analysis.methods.layers import AdapterWeights, TaskGroups
 from analysis.model import HyperLensModel
 
 TASKS = ["qa", "sentiment"]
@@ -15,6 +18,8 @@ SMALL = {"adapter": {"adapter_dim": 8}, "hyperdecoder": {"encoder_adapter_dim": 
          "pha": {"adapter_dim": 8}, "hyperformer": {"reduction_factor": 4}, "hyperloader": {"reduction_factor": 4},
          "task_adapters": {"reduction_factor": 4}}
 CASES = [(f, m) for f in FAMILIES for m in sorted(REGISTRY)]
+ADAPTS_PER = {kind: sorted(m for m, cls in REGISTRY.items() if cls.adapts_per == kind) for kind in ("input", "task")}
+GENERATED_DECODERS = sorted(m for m, cls in REGISTRY.items() if issubclass(cls, GeneratedDecoderMethod))
 
 
 def build(family, method, seed=0):
@@ -26,6 +31,11 @@ def batch(model, sources, tasks=("sentiment", "qa"), targets=("negative", "1990"
     ids, mask = model.tokenize(list(sources))
     return dict(input_ids=ids, attention_mask=mask, task_ids=model.task_ids(list(tasks)),
                 labels=model.tokenize_targets(list(targets)))
+
+
+def named(generated: dict) -> dict:
+    """Generated tensors by name ("decoder.0.ffn_parallel.down"), each (batch, ...)."""
+    return {f"{site.name}.{k}": v for site, w in generated.items() for k, v in w.tensors().items()}
 
 
 def perturb(model, scale=0.05, seed=1):
@@ -48,7 +58,7 @@ def test_forward_backward_reaches_exactly_the_trainable_parameters(family, metho
     assert reached == trainable
     frozen_method = [n for n, p in model.method.named_parameters() if not p.requires_grad]
     assert not frozen_method
-    if method != "full_finetune":
+    if not REGISTRY[method].trains_whole_backbone:
         assert all(not p.requires_grad for n, p in model.backbone.named_parameters()
                    if "norm" not in n.lower() and "layer_norm" not in n)
 
@@ -65,13 +75,13 @@ def test_save_load_gives_identical_outputs(family, method, tiny_inputs, tmp_path
     torch.testing.assert_close(loaded(**b).logits, expected, rtol=0, atol=0)
 
 
-@pytest.mark.parametrize("method", ["hyperdecoder", "pha"])
+@pytest.mark.parametrize("method", GENERATED_DECODERS)
 def test_instance_conditioned_methods_generate_distinct_parameters(method, tiny_inputs):
     model = build("tiny-bert2bert", method).eval()
     perturb(model)
     b = batch(model, tiny_inputs)
     state = model.conditioning(b["input_ids"], b["attention_mask"], b["task_ids"])
-    gen = state.named_generated()
+    gen = named(state.generated)
     assert gen and all(name.startswith("decoder.") for name in gen)
     for name, t in gen.items():
         assert t.shape[0] == 2
@@ -85,36 +95,41 @@ def test_hyperdecoder_same_task_different_inputs_differ():
     model = build("tiny-bert2bert", "hyperdecoder").eval()
     perturb(model)
     b = batch(model, ["sentiment sentence: great", "sentiment sentence: awful and long"], tasks=("sentiment",) * 2)
-    for t in model.conditioning(b["input_ids"], b["attention_mask"], b["task_ids"]).named_generated().values():
+    for t in named(model.conditioning(b["input_ids"], b["attention_mask"], b["task_ids"]).generated).values():
         assert not torch.allclose(t[0], t[1])
 
 
-@pytest.mark.parametrize("method", ["hyperformer", "hyperloader", "task_adapters"])
+@pytest.mark.parametrize("method", ADAPTS_PER["task"])
 def test_task_conditioned_methods_are_identical_within_a_task(method):
     model = build("tiny-t5", method).eval()
     perturb(model)
     b = batch(model, ["a b c", "completely different words here", "x"], tasks=("qa", "qa", "sentiment"),
               targets=("1", "2", "3"))
-    gen = model.conditioning(b["input_ids"], b["attention_mask"], b["task_ids"]).named_generated()
-    assert {n.split(".")[0] for n in gen} == {"encoder", "decoder"}
+    gen = named(model.conditioning(b["input_ids"], b["attention_mask"], b["task_ids"]).generated)
+    assert "decoder" in {n.split(".")[0] for n in gen}
     for name, t in gen.items():
         torch.testing.assert_close(t[0], t[1], rtol=0, atol=0)
         assert not torch.allclose(t[0], t[2]), name
 
 
-@pytest.mark.parametrize("method,module", [("hyperdecoder", "generator"), ("pha", "hypernet"),
-                                           ("hyperformer", "hypernets")])
-def test_generate_runs_the_hypernetwork_once_per_input(method, module):
+@pytest.mark.parametrize("method", ADAPTS_PER["input"] + ADAPTS_PER["task"])
+def test_generate_runs_the_hypernetwork_once_per_input(method):
+    """The modules of a conditioned method (hypernetwork, heads, per-task weights, encoder adapters) run as often for
+    2 decoding steps as for 6: weights are generated once per input and call, never per decoding step. (LayerNorms
+    that apply generated adapters run at every step.)"""
     model = build("tiny-bert2bert", method).eval()
-    calls = []
-    for m in getattr(model.method, module).modules():
-        if isinstance(m, torch.nn.Linear):
-            m.register_forward_hook(lambda *a: calls.append(1))
-            break
     ids, mask = model.tokenize(["one input", "another input"])
-    out = model.generate(ids, mask, model.task_ids(["qa", "qa"]), max_new_tokens=6, min_new_tokens=6)
-    assert out.shape[1] >= 7  # several decoding steps ran...
-    assert len(calls) == 1  # ...but the generator ran once, for the whole batch
+    counts = []
+    for steps in (2, 6):
+        calls = {}
+        hooks = [m.register_forward_hook(lambda *a, name=name: calls.__setitem__(name, calls.get(name, 0) + 1))
+                 for name, m in model.method.named_modules() if name and not isinstance(m, torch.nn.LayerNorm)]
+        out = model.generate(ids, mask, model.task_ids(["qa", "qa"]), max_new_tokens=steps, min_new_tokens=steps)
+        assert out.shape[1] >= steps + 1
+        counts.append(calls)
+        for h in hooks:
+            h.remove()
+    assert counts[0] and counts[0] == counts[1]
 
 
 def test_beam_search_expands_per_instance_weights():
@@ -132,6 +147,25 @@ def test_batched_adapter_equals_per_instance_application():
     x = torch.randn(B, T, d, generator=g)
     per_row = torch.stack([torch.relu(x[i] @ w.down[i] + w.down_bias[i]) @ w.up[i] + w.up_bias[i] for i in range(B)])
     torch.testing.assert_close(w(x, "relu"), per_row)
+
+
+@pytest.mark.parametrize("method", ["hyperformer", "hyperloader", "task_adapters", "pha"])
+def test_task_sorted_training_batches_apply_weights_per_group_with_the_same_result(method, tiny_inputs):
+    """Training batches come sorted by task: each task's rows share one matmul (TaskGroups), no per-row copies."""
+    model = build("tiny-bert2bert", method)
+    perturb(model)
+    for m in model.modules():  # train mode without dropout, so the two passes differ only in how weights apply
+        if isinstance(m, torch.nn.Dropout):
+            m.p = 0.0
+    b = batch(model, [*tiny_inputs, "qa question: when? context: in 1990."], tasks=("qa", "qa", "sentiment"),
+              targets=("a", "b", "c"))
+    with torch.no_grad():
+        grouped = model.train()(**b)
+        gathered = model.eval()(**b)
+    assert any(isinstance(w, TaskGroups) for w in grouped.state.generated.values())
+    assert not any(isinstance(w, TaskGroups) for w in gathered.state.generated.values())
+    torch.testing.assert_close(grouped.lm_loss, gathered.lm_loss)
+    torch.testing.assert_close(grouped.logits, gathered.logits)
 
 
 def test_adaptation_swap_changes_only_the_decoder_adapters():
@@ -181,7 +215,8 @@ def test_backbones_load_from_a_local_path(family, kind, tmp_path):
         torch.testing.assert_close(loaded.model.get_encoder()(input_ids=ids).last_hidden_state,
                                    bb.model.get_encoder()(input_ids=ids).last_hidden_state)
     model = HyperLensModel.build(loaded, "hyperdecoder", TASKS, SMALL["hyperdecoder"])
-    assert model.predict(["qa question: who? context: ana."], ["qa"], max_new_tokens=3)
+    ids, mask = model.tokenize(["qa question: who? context: ana."])
+    assert model.generate(ids, mask, model.task_ids(["qa"]), max_new_tokens=3).shape[1] > 1
 
 
 def test_unloadable_backbone_gives_an_actionable_error(tmp_path):
@@ -200,3 +235,30 @@ def test_lora_fits_attention_wider_than_the_model(method, tiny_inputs):
     out = model(**batch(model, tiny_inputs))
     out.loss.backward()
     assert torch.isfinite(out.loss) and all(p.grad is not None for p in model.method.parameters())
+
+
+@pytest.mark.parametrize("method", ["hyperformer", "hyperloader"])
+def test_post_ln_backbones_get_gated_serial_adapters_recorded_and_checked_on_load(method, tmp_path):
+    from analysis.checkpoint import CheckpointError
+    post, pre = build("tiny-bert2bert", method), build("tiny-t5", method)
+    assert post.method.config.serial_adapters == "gated" and pre.method.config.serial_adapters == "paper"
+    assert any(n.startswith("method.gates") for n in post.trainable_state_dict())
+    perturb(post)
+    path = save_checkpoint(post, tmp_path / "ckpt", metrics={"average": 1.0})
+    cfg = json.loads((path / "config.json").read_text())
+    assert cfg["method_config"]["serial_adapters"] == "gated"
+    assert load_checkpoint(path).method.config.serial_adapters == "gated"
+    cfg["method_config"]["serial_adapters"] = "paper"  # a config that disagrees with the saved weights
+    (path / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(CheckpointError, match="unexpected tensors.*gates"):
+        load_checkpoint(path)
+    explicit = HyperLensModel.build(load_backbone("tiny-bert2bert"), method, TASKS,
+                                    {**SMALL[method], "serial_adapters": "paper"})
+    assert not any("gates" in n for n in explicit.trainable_state_dict())  # the paper's form stays available
+    with pytest.raises(ValueError, match="serial_adapters must be one of"):
+        HyperLensModel.build(load_backbone("tiny-bert2bert"), method, TASKS, {"serial_adapters": "gate"})
+
+
+def test_the_app_lists_the_registered_methods_without_importing_them():
+    from app.services.catalog import method_names
+    assert method_names() == sorted(REGISTRY)

@@ -1,7 +1,9 @@
 """The real pretrained MiniLM bert2bert backbone: the warm start's copied cross-attention trains, and a short
 train -> evaluate -> reload run works end to end."""
 import json
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -66,3 +68,22 @@ def test_train_evaluate_reload(tmp_path):
         s1 = model.conditioning(ids, mask, model.task_ids(["sentiment"])).embedding
         s2 = load_checkpoint(tmp_path / "run").conditioning(ids, mask, model.task_ids(["sentiment"])).embedding
     torch.testing.assert_close(s1, s2, rtol=0, atol=0)
+
+
+SHIPPED = sorted((Path(__file__).resolve().parents[1] / "checkpoints").glob("*-builtin"))
+
+
+@pytest.mark.parametrize("ckpt", SHIPPED, ids=[p.name for p in SHIPPED])
+def test_every_shipped_checkpoint_loads_and_opens_every_map_at_once(ckpt, minilm):
+    from analysis.extraction import load_extraction
+    from analysis.projection import ProjectionSettings, cached
+    from analysis.report import DEFAULT_MAP, projection_cache
+
+    model = load_checkpoint(ckpt, backbone=minilm)
+    assert "auto" not in json.dumps(model.config["method_config"])  # the variant used is recorded
+    model.method.detach()
+    ext = load_extraction(ckpt)
+    assert len(ext.meta) == 1750 and ext.embedding.dtype == np.float32
+    assert json.loads((ckpt / "extraction" / "report.json").read_text())["n"] == 1750
+    for settings in (DEFAULT_MAP, ProjectionSettings(n_components=3), ProjectionSettings(method="tsne")):
+        assert cached(ext.embedding, settings, [projection_cache(ckpt)]) is not None, settings

@@ -66,8 +66,9 @@ def test_compare_params_natural_order_and_values():
 def test_shared_neighbors(two_clusters):
     X, *_ = two_clusters
     index = NeighborIndex(X)
-    result = shared_neighbors(index, 0, 1, k=10)
-    assert 0 not in result["a"] and 1 not in result["b"] and len(result["a"]) == 10
-    assert result["shared"] == [n for n in result["a"] if n in result["b"]]
-    assert all(n < 50 for n in result["a"] + result["b"])  # same cluster
-    assert shared_neighbors(index, 0, 60, k=10)["shared"] == []
+    result = shared_neighbors(index, X[0], X[1], k=10, exclude=(0, 1))
+    a, b = result["a"][0].tolist(), result["b"][0].tolist()
+    assert 0 not in a and 1 not in b and len(a) == 10 and len(result["a"][1]) == 10
+    assert result["shared"] == [n for n in a if n in b]
+    assert all(n < 50 for n in a + b)  # same cluster
+    assert shared_neighbors(index, X[0], X[60], k=10, exclude=(0, 60))["shared"] == []

@@ -1,4 +1,4 @@
-"""Published parameter counts (METHODS.md), on meta-device presets."""
+"""Parameter counts published by the papers, reproduced on meta-device presets."""
 import pytest
 
 from analysis.__main__ import main

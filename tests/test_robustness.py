@@ -1,7 +1,10 @@
 """Bad input and faults: nothing lost, nothing silently wrong, never a traceback. Tiny backbones, no network."""
+import contextlib
+import dataclasses
 import fcntl
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +12,7 @@ from pathlib import Path
 import pytest
 from safetensors.torch import load_file, save_file
 
+from analysis import ENVIRONMENT
 from analysis.__main__ import main
 from analysis.checkpoint import CheckpointError, load_checkpoint, recover_leftovers
 from analysis.tasks import DataError, get_task, parse_custom_task
@@ -212,7 +216,7 @@ def test_cli_prints_one_line_for_a_project_error(tmp_path):
     (out / "x").write_text("")
     proc = subprocess.run([sys.executable, "-m", "analysis", "train", "--backbone", "tiny-bert2bert", "--tasks",
                            "sentiment", "--steps", "2", "--output", str(out)], capture_output=True, text=True,
-                          cwd=ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+                          cwd=ROOT, env={**os.environ, **ENVIRONMENT})
     assert proc.returncode == 2 and "Traceback" not in proc.stderr and "already exists" in proc.stderr
 
 
@@ -285,3 +289,112 @@ def test_map_colours_say_right_and_wrong_and_keep_neighbours_apart():
     colours = {name.split(" (")[0]: colour for name, _, colour in color_groups(cats, np.ones(4, bool))}
     assert colours == {"correct": "#1b9e77", "incorrect": "#d95f02", "(no prediction)": "#bdbdbd"}
     assert len(set(PALETTE)) == len(PALETTE) and "#888888" not in PALETTE
+
+
+# --- a second probe (117 cases): the 20 it found ---
+
+def cli(*args) -> list[str]:
+    return ["train", "--method", "adapter", "--backbone", "tiny-bert2bert", "--tasks", "sentiment", "--steps", "2",
+            "--eval-every", "1", "--batch-size", "4", "--max-train-examples", "20", "--eval-examples", "4",
+            "--config", '{"adapter_dim": 4}', *args]
+
+
+@pytest.mark.parametrize("config,message", [
+    ("not json", "neither a JSON object nor a file"), ("[1, 2]", "must be a JSON object"),
+    ('{"activation": "nope"}', "activation .* must be one of"), ('{"adapter_dim": 100000000}', "would not fit"),
+    ('{"adapter_dim": NaN}', "should be an integer")])
+def test_bad_method_options_get_one_line(capsys, tmp_path, config, message):
+    args = cli("--output", str(tmp_path / "x"))
+    args[args.index("--config") + 1] = config
+    assert main(args) == 2
+    assert re.search(message, capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("weights,message", [(["sentiment=inf"], "positive finite"),
+                                             (["sentiment=1", "sentiment=5"], "more than once")])
+def test_bad_task_weights_are_refused_before_training(capsys, tmp_path, weights, message):
+    with pytest.raises(SystemExit) if "inf" in weights[0] else contextlib.nullcontext():
+        assert main(cli("--output", str(tmp_path / "x"), "--task-weights", *weights)) == 2
+    assert message in capsys.readouterr().err and not (tmp_path / "x").exists()
+
+
+def test_a_file_at_the_output_is_refused_or_replaced_with_the_flag(tmp_path):
+    out = tmp_path / "afile"
+    out.write_text("keep me")
+    assert main(cli("--output", str(out))) == 2 and out.read_text() == "keep me"
+    assert main(cli("--output", str(out), "--overwrite")) == 0
+    assert (out / "metrics.json").exists() and not list(tmp_path.glob(".afile.*"))
+
+
+def test_a_resume_state_from_other_settings_or_past_the_end_is_refused(tmp_path, capsys):
+    out = tmp_path / "r"
+    cfg = TrainConfig(**TINY, steps=4, eval_every=2)
+    with pytest.raises(KeyboardInterrupt):  # interrupted after its first saved state
+        import analysis.train as T
+        real = T.save_state
+        try:
+            T.save_state = lambda *a: (real(*a), (_ for _ in ()).throw(KeyboardInterrupt()))
+            train(cfg, out, progress=False)
+        finally:
+            T.save_state = real
+    for other, message in [(dataclasses.replace(cfg, method="adapter", method_config={}), "method, method_config differ"),
+                           (dataclasses.replace(cfg, tasks=["sentiment", "qa"]), "tasks differ"),
+                           (dataclasses.replace(cfg, lr=1e-5), "lr differ")]:
+        with pytest.raises(TrainingError, match=message):
+            train(other, out, progress=False)
+    with pytest.raises(TrainingError, match="settings"):  # --steps 2: the state is at step 2 already
+        train(dataclasses.replace(cfg, steps=2), out, progress=False)
+    train(dataclasses.replace(cfg, lr=1e-5), out, progress=False, overwrite=True)  # afresh: no resume, a new log
+    log = [json.loads(line) for line in (out / "training_log.jsonl").read_text().splitlines()]
+    assert log[0]["step"] == 1 and all(r["lr"] <= 1e-5 for r in log)
+
+
+def test_every_validation_row_is_checked_before_step_one(tmp_path):
+    data = tmp_path / "data" / "sst2"
+    data.mkdir(parents=True)
+    rows = [{"sentence": f"text {i}", "label": i % 2} for i in range(8)]
+    (data / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    rows[5]["sentence"] = "  "
+    (data / "validation.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with pytest.raises(DataError, match="validation.jsonl, line 6: field 'sentence' is empty"):
+        train(TrainConfig(**{**TINY, "tasks": ["sst2"]}, steps=2, eval_every=1, data_dir=str(tmp_path / "data")),
+              tmp_path / "out", progress=False)
+    assert not (tmp_path / "out.state").exists() and not (tmp_path / "out").exists()
+
+
+def test_custom_tasks_with_a_blank_name_or_a_huge_cell_get_a_message(tmp_path):
+    with pytest.raises(ValueError, match="bad custom task"):
+        parse_custom_task(" =data.csv:text,label")
+    f = tmp_path / "huge.csv"
+    f.write_text("text,label\n" + "x" * 200_000 + ",1\n")
+    with pytest.raises(DataError, match="huge.csv, line 2: field larger than field limit"):
+        parse_custom_task(f"c={f}:text,label").load("train")
+
+
+def test_evaluate_on_a_subset_keeps_the_checkpoints_metrics(trained, tmp_path, capsys):
+    before = (trained / "metrics.json").read_text()
+    assert main(["evaluate", str(trained), "--max-examples", "2"]) == 0
+    assert "not saved" in capsys.readouterr().out and (trained / "metrics.json").read_text() == before
+    assert main(["evaluate", str(trained), "--max-examples", "2", "--output", str(tmp_path / "m.json")]) == 0
+    assert (tmp_path / "m.json").exists()
+
+
+def test_cards_refuse_broken_checkpoints_and_missing_comparisons(trained, tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "config.json").write_text("{}")
+    assert main(["card", str(tmp_path / "empty")]) == 2
+    assert main(["card", str(trained), "--compare", str(tmp_path / "nowhere")]) == 2
+    assert "nowhere is not a checkpoint directory" in capsys.readouterr().err
+
+
+def test_an_extraction_rewritten_with_plain_lists_gets_a_message(trained, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from analysis.extract import extract
+    from analysis.extraction import load_extraction
+    path = extract(load_checkpoint(trained), tmp_path / "ext", max_examples=2, max_new_tokens=2, progress=False)
+    table = pq.read_table(path)
+    plain = pa.array(table.column("embedding").to_pylist(), pa.list_(pa.float32()))
+    pq.write_table(table.set_column(table.schema.get_field_index("embedding"), "embedding", plain), path)
+    with pytest.raises(ValueError, match="not a fixed-size vector.*extract again"):
+        load_extraction(path)

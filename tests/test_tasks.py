@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from analysis.tasks import (BUILTIN_SUITE, OUTPUT_TYPES, CustomTask, DataError, Example, aggregate, get_task,
-                            known_tasks, normalize_text, parse_custom_task, windows)
+from analysis.tasks import (BUILTIN_SUITE, SQUAD, OUTPUT_TYPES, CustomTask, DataError, Example, aggregate, get_task,
+                            known_tasks, normalize_text, parse_custom_task)
 from analysis.tasks.builtin import _generate
 from analysis.tasks.glue import round_stsb
 from analysis.tasks.tagging import parse_tags
@@ -84,7 +84,9 @@ def test_glue_formats():
     train = get_task("qqp").load("train", data_dir=str(FIXTURES))  # integer labels
     assert train[0].source.startswith("qqp question1: How do I learn Python? question2: ")
     assert (train[0].target, train[0].label) == ("1", "duplicate")
-    assert [ex.target for ex in load("stsb")] == ["4.2", "0.0", "5.0", "3.2"]
+    stsb = load("stsb")
+    assert [ex.target for ex in stsb] == ["4.2", "0.0", "5.0", "3.2"]
+    assert [ex.label for ex in stsb] == ["4", "0", "5", "3"]  # the label facet: whole points, not 26 bins
 
 
 def test_stsb_rounds_to_point_two():
@@ -309,7 +311,7 @@ def long_question():
 
 def test_windows_cover_long_context(tokenizer):
     raw = long_question()
-    pieces = windows(raw, tokenizer, max_source_len=128, stride=32)
+    pieces = SQUAD.windows(raw, tokenizer, max_source_len=128, stride=32)
     assert len(pieces) > 3
     for piece in pieces:
         assert len(tokenizer(piece.source)["input_ids"]) <= 128
@@ -325,7 +327,7 @@ def test_windows_cover_long_context(tokenizer):
 
 def test_short_context_is_one_window(tokenizer):
     ex = get_task("squad").load("train", data_dir=str(FIXTURES))[0]
-    (piece,) = windows(ex, tokenizer)
+    (piece,) = SQUAD.windows(ex, tokenizer)
     assert (piece.source, piece.target) == (ex.source, ex.target)
 
 

@@ -1,24 +1,16 @@
-"""The method registry. Adding a method = one new module here that calls `register`, plus its import below."""
+"""Methods, one module each. Adding a method is one new module here whose class is decorated with `register`
+(plus its row in tests/test_methods.py): every module of this package except the shared ones is imported below."""
 from __future__ import annotations
 
+import importlib
+import pkgutil
+
 from .base import ForwardState, Method, Site, build_config, task_index
+from .registry import REGISTRY, build_method, register
 
-REGISTRY: dict[str, type[Method]] = {}
+SHARED = {"base", "layers", "registry"}  # helpers, not methods
+for _module in pkgutil.iter_modules(__path__):
+    if _module.name not in SHARED:
+        importlib.import_module(f"{__name__}.{_module.name}")
 
-
-def register(cls: type[Method]) -> type[Method]:
-    REGISTRY[cls.name] = cls
-    return cls
-
-
-def build_method(name: str, config: dict | str | None, backbone, tasks: list[str]) -> Method:
-    if name not in REGISTRY:
-        raise ValueError(f"unknown method {name!r}; choose from {sorted(REGISTRY)}")
-    cls = REGISTRY[name]
-    return cls(build_config(cls.Config, config), backbone, tasks)
-
-
-# The registry entries: importing a module registers its method.
-from . import adapter, full_finetune, hyperdecoder, hyperformer, hyperloader, lora, pha, task_adapters  # noqa: E402,F401
-
-__all__ = ["REGISTRY", "ForwardState", "Method", "Site", "build_method", "register", "task_index"]
+__all__ = ["REGISTRY", "ForwardState", "Method", "Site", "build_config", "build_method", "register", "task_index"]

@@ -3,14 +3,14 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from . import register
+from .registry import register
 from .base import STACKS, Method, Site
 from .layers import Adapter
 
 
 @dataclass
 class AdapterConfig:
-    adapter_dim: int = 230      # parameter-matched to Hyperdecoder on T5 v1.1 large (METHODS.md §7)
+    adapter_dim: int = 230      # parameter-matched to Hyperdecoder on T5 v1.1 large (Ivison & Peters, 2022)
     activation: str = "relu"
     norm_input: bool = False    # x = LN(h) instead of h (pre-LN backbones)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from functools import partial
 from typing import ClassVar, NamedTuple
@@ -21,6 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from ..backbone import Backbone
+from .layers import ACTIVATIONS, Adapter, per_row
 
 STACKS = ("encoder", "decoder")
 
@@ -44,9 +46,6 @@ class ForwardState:
     embedding: Tensor | None = None                    # (B, k) the conditioning embedding
     extras: dict = field(default_factory=dict)         # other named per-instance tensors (PHA prototype, ...)
 
-    def named_generated(self) -> dict[str, Tensor]:
-        return {f"{site.name}.{k}": v for site, w in self.generated.items() for k, v in w.tensors().items()}
-
 
 class Method(nn.Module):
     """Base class. Subclasses set `name`, `Config`, build their modules, and implement `sites`/`transform`."""
@@ -57,6 +56,8 @@ class Method(nn.Module):
     train_layer_norms: bool = False
     norm_input: bool = False                   # feed parallel adapters LN(h) (pre-LN backbones only)
     needs_task: ClassVar[bool] = False         # conditioned on the task id: runs only the tasks it was trained on
+    trains_whole_backbone: ClassVar[bool] = False  # full fine-tuning: every backbone weight trains
+    adapts_per: ClassVar[str] = "model"        # one adaptation per "task", per "input", or one for the "model"
     # how its paper's code samples tasks: TrainConfig fields used when the user sets none
     batches: ClassVar[dict] = {"sampling": "proportional", "batching": "grouped"}
 
@@ -84,7 +85,7 @@ class Method(nn.Module):
         return None
 
     def trains_backbone_param(self, name: str, module: nn.Module) -> bool:
-        return self.train_layer_norms and "norm" in type(module).__name__.lower()
+        return self.trains_whole_backbone or (self.train_layer_norms and "norm" in type(module).__name__.lower())
 
     # -- shared machinery -----------------------------------------------------------------------
     @property
@@ -105,6 +106,13 @@ class Method(nn.Module):
 
     def generated(self, site: Site):
         return self.state.generated[site]
+
+    def assign_layers(self, state: ForwardState, stack: str, kind: str, weights, rows: Tensor) -> None:
+        """Weights generated for U groups x L layers (group u, layer l at row u * L + l) -> one site per layer,
+        applied per row of the batch (`rows`: each row's group)."""
+        L = self.n_layers[stack]
+        for layer in range(L):
+            state.generated[Site(stack, layer, kind)] = per_row(weights, rows * L + layer, self.training)
 
     def attach(self, backbone: Backbone) -> None:
         """Register hooks at every site. Backbone parameter names stay untouched."""
@@ -141,9 +149,13 @@ class Method(nn.Module):
 
 
 class GeneratedDecoderMethod(Method):
-    """Learned ("manual") parallel adapters in the encoder, per-input generated ones in the decoder
-    (Hyperdecoder, PHA). Subclasses build `self.encoder_adapters` and fill decoder sites in `prepare`."""
-    encoder_adapters: nn.ModuleList
+    """Learned ("manual") parallel adapters in the encoder, generated ones in the decoder (Hyperdecoder, PHA).
+    Subclasses fill the decoder sites in `prepare`."""
+
+    def __init__(self, config, backbone: Backbone, tasks: list[str], encoder_adapter_dim: int):
+        super().__init__(config, backbone, tasks)
+        self.norm_input = config.norm_input
+        self.encoder_adapters = nn.ModuleList(Adapter(self.d, encoder_adapter_dim) for _ in range(self.n_layers["encoder"]))
 
     def sites(self):
         return [Site(s, i, "ffn_parallel") for s in STACKS for i in range(self.n_layers[s])]
@@ -154,10 +166,15 @@ class GeneratedDecoderMethod(Method):
         return out + self.generated(site)(x, "relu")
 
 
+MAX_SIZE = 65_536  # the largest integer option (a width, rank or factor) a config may ask for
+
+
 def build_config(cls: type, config: dict | str | None):
     """A method config from a dict or JSON text; unknown keys are an error, not silently ignored."""
     if isinstance(config, str):
         config = json.loads(config)
+    if not isinstance(config or {}, dict):
+        raise ValueError(f"method options must be a JSON object, got {type(config).__name__}")
     config = dict(config or {})
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(config) - known)
@@ -168,9 +185,15 @@ def build_config(cls: type, config: dict | str | None):
         value, default = getattr(built, f.name), f.default
         if isinstance(default, (int, float)) and not isinstance(default, bool):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or (isinstance(default, int) and not isinstance(value, int)):
-                raise ValueError(f"option {f.name} of {cls.__name__} should be a {type(default).__name__}, got {value!r}")
-            if value < 0 or (value == 0 and default > 0 and isinstance(default, int)):
+                raise ValueError(f"option {f.name} of {cls.__name__} should be "
+                                 f"{'an integer' if isinstance(default, int) else 'a number'}, got {value!r}")
+            if not math.isfinite(value) or value < 0 or (value == 0 and default > 0 and isinstance(default, int)):
                 raise ValueError(f"option {f.name} of {cls.__name__} must be positive, got {value}")
+            if isinstance(default, int) and value > MAX_SIZE:
+                raise ValueError(f"option {f.name} of {cls.__name__} is {value:,}; sizes above {MAX_SIZE:,} would not "
+                                 "fit in memory")
+        if f.name == "activation" and value not in ACTIVATIONS:
+            raise ValueError(f"option activation of {cls.__name__} must be one of {sorted(ACTIVATIONS)}, got {value!r}")
     return built
 
 

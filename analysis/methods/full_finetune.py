@@ -1,7 +1,7 @@
 """Full fine-tuning: no adapters, every backbone weight trains."""
 from dataclasses import dataclass
 
-from . import register
+from .registry import register
 from .base import Method
 
 
@@ -14,6 +14,4 @@ class FullFinetuneConfig:
 class FullFinetune(Method):
     name, Config = "full_finetune", FullFinetuneConfig
     paper_backbone = "t5-base"
-
-    def trains_backbone_param(self, name, module):
-        return True
+    trains_whole_backbone = True

@@ -5,9 +5,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from . import register
+from .registry import register
 from .base import GeneratedDecoderMethod, Site
-from .layers import Adapter, AdapterHeads, GeneratedAdapter, masked_mean
+from .layers import AdapterHeads, GeneratedAdapter, masked_mean
 
 
 @dataclass
@@ -39,14 +39,13 @@ class AdapterGenerator(nn.Module):
 @register
 class Hyperdecoder(GeneratedDecoderMethod):
     name, Config = "hyperdecoder", HyperdecoderConfig
+    adapts_per = "input"
     paper_backbone = "t5-v1_1-large"
     conditioning = "MLP(masked mean of the encoder output)"
 
     def __init__(self, config, backbone, tasks):
-        super().__init__(config, backbone, tasks)
-        self.norm_input = config.norm_input
+        super().__init__(config, backbone, tasks, config.encoder_adapter_dim)
         d, L = self.d, self.n_layers["decoder"]
-        self.encoder_adapters = nn.ModuleList(Adapter(d, config.encoder_adapter_dim) for _ in range(self.n_layers["encoder"]))
         self.mlp = nn.Sequential(nn.Linear(d, d), nn.ReLU(), nn.Linear(d, d))
         self.generator = AdapterGenerator(d, L, config.layer_embedding_dim, config.generator_hidden, config.decoder_adapter_dim)
 

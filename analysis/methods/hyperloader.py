@@ -5,8 +5,8 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from . import register
-from .base import STACKS, Site
+from .registry import register
+from .base import Site
 from .hyperformer import Hyperformer, HyperformerConfig
 from .layers import LoraWeights
 
@@ -27,14 +27,17 @@ class Hyperloader(Hyperformer):
     def __init__(self, config, backbone, tasks):
         super().__init__(config, backbone, tasks)
         e, r = config.task_embedding_dim, config.lora_rank
-        self.lora_A = nn.ModuleDict({s: nn.Linear(e, r * self.d, bias=False) for s in STACKS})
-        self.lora_B = nn.ModuleDict({s: nn.Linear(e, self.d_attn * r, bias=False) for s in STACKS})
-        for s in STACKS:
+        self.lora_A = nn.ModuleDict({s: nn.Linear(e, r * self.d, bias=False) for s in self.stacks})
+        self.lora_B = nn.ModuleDict({s: nn.Linear(e, self.d_attn * r, bias=False) for s in self.stacks})
+        for s in self.stacks:
             nn.init.kaiming_uniform_(self.lora_A[s].weight, a=math.sqrt(5))
-            nn.init.zeros_(self.lora_B[s].weight)  # the LoRA delta starts at zero
+            if config.serial_adapters == "gated":  # the zero gate starts the delta at zero; B must not be 0 too
+                nn.init.normal_(self.lora_B[s].weight, std=0.01)
+            else:
+                nn.init.zeros_(self.lora_B[s].weight)  # the LoRA delta starts at zero
 
     def sites(self):
-        return super().sites() + [Site(s, i, k) for s in STACKS for i in range(self.n_layers[s])
+        return super().sites() + [Site(s, i, k) for s in self.stacks for i in range(self.n_layers[s])
                                   for k in (LORA_POSITIONS if s == "decoder" else LORA_POSITIONS[:2])]
 
     def generate_stack(self, state, stack, I, rows):
@@ -46,10 +49,9 @@ class Hyperloader(Hyperformer):
             c = I[:, :, p].reshape(U * L, e)
             weights = LoraWeights(self.lora_A[stack](c).view(U * L, r, self.d),
                                   self.lora_B[stack](c).view(U * L, self.d_attn, r), scale)
-            for layer in range(L):
-                state.generated[Site(stack, layer, kind)] = weights.select(rows * L + layer)
+            self.assign_layers(state, stack, kind, weights, rows)
 
     def transform(self, site, x, out):
         if site.kind in LORA_POSITIONS:
-            return out + self.generated(site)(x)
+            return self.join(site, out, self.generated(site)(x))
         return super().transform(site, x, out)

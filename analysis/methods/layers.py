@@ -61,7 +61,7 @@ class AdapterWeights:
         """x: (B, T, d) -> (B, T, d) with one bmm per projection, no loop over the batch. One set of weights for
         the whole batch (a single-task batch) is a plain matmul: no per-row copies, forward or backward."""
         n = x.shape[0]
-        if self.down.shape[0] == 1 < n:
+        if self.down.shape[0] == 1 and n > 1:
             h = x @ self.down[0] + self.down_bias
             y = ACTIVATIONS[activation](h) @ self.up[0] + self.up_bias
         else:
@@ -77,6 +77,9 @@ class AdapterWeights:
 
     def select(self, index: Tensor) -> "AdapterWeights":
         return type(self)(**{k: v.index_select(0, index) for k, v in self.tensors().items()})
+
+    def row(self, i: int) -> "AdapterWeights":
+        return type(self)(**{k: v[i:i + 1] for k, v in self.tensors().items()})
 
 
 @dataclass
@@ -97,6 +100,33 @@ class LoraWeights:
 
     def select(self, index: Tensor) -> "LoraWeights":
         return LoraWeights(self.A.index_select(0, index), self.B.index_select(0, index), self.scale)
+
+    def row(self, i: int) -> "LoraWeights":
+        return LoraWeights(self.A[i:i + 1], self.B[i:i + 1], self.scale)
+
+
+@dataclass
+class TaskGroups:
+    """Per-task weights for a batch whose rows are sorted by task: each task's slice of the batch runs one matmul
+    with that task's weights, so no weights are copied per row, forward or backward."""
+    weights: AdapterWeights | LoraWeights  # (U, ...) one set per group
+    sizes: list[int]                       # rows in each group, in batch order
+
+    def __call__(self, x: Tensor, *args) -> Tensor:
+        parts = x.split(self.sizes)
+        return torch.cat([self.weights.row(u)(part, *args) for u, part in enumerate(parts)])
+
+    def tensors(self) -> dict[str, Tensor]:
+        return self.weights.tensors()
+
+
+def per_row(weights, index: Tensor, grouped: bool):
+    """Weights for each row of a batch: row i uses set index[i] of `weights`. grouped (training batches, whose rows
+    come sorted by task): one matmul per run of equal indices; otherwise a gathered copy per row."""
+    if grouped and bool((index[1:] >= index[:-1]).all()):
+        values, counts = torch.unique_consecutive(index, return_counts=True)
+        return TaskGroups(weights.select(values), counts.tolist())
+    return weights.select(index)
 
 
 class AdapterHeads(nn.Module):

@@ -3,7 +3,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from . import register
+from .registry import register
 from .base import STACKS, Method, Site
 from .layers import LoRA
 

@@ -6,9 +6,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import register
-from .base import GeneratedDecoderMethod, Site
-from .layers import Adapter, AdapterHeads, masked_mean
+from .registry import register
+from .base import GeneratedDecoderMethod
+from .layers import AdapterHeads, masked_mean
 
 
 @dataclass
@@ -22,6 +22,8 @@ class PHAConfig:
     temperature: float = 0.1
     prototype: str = "gold"     # "gold": the gold task's prototype (the original); "retrieved": nearest to v
     norm_input: bool = True     # encoder adapters read LN(h)
+    decoder_adapters: str = "auto"  # "paper", or "gated": each layer's generated adapter joins through a learned
+                                    # gate from 0; "auto": gated on post-LN backbones (docs/findings.md), else paper
 
 
 def supcon_loss(v, groups, tau):
@@ -52,6 +54,7 @@ def prototype_loss(v, prototypes, groups, tau):
 @register
 class PHA(GeneratedDecoderMethod):
     name, Config = "pha", PHAConfig
+    adapts_per = "task"
     paper_backbone = "t5-base"
     conditioning = "retriever embedding v = MLP(masked mean of the encoder output); extras: chosen prototype"
 
@@ -60,12 +63,16 @@ class PHA(GeneratedDecoderMethod):
         return self.config.prototype == "gold"
 
     def __init__(self, config, backbone, tasks):
-        super().__init__(config, backbone, tasks)
         if config.prototype not in ("gold", "retrieved"):
             raise ValueError(f"prototype must be 'gold' or 'retrieved', not {config.prototype!r}")
-        self.norm_input = config.norm_input
+        if config.decoder_adapters == "auto":  # resolved here, so config.json records what was built
+            config.decoder_adapters = "gated" if backbone.family.post_ln else "paper"
+        if config.decoder_adapters not in ("paper", "gated"):
+            raise ValueError(f"decoder_adapters must be 'paper', 'gated' or 'auto', not {config.decoder_adapters!r}")
+        super().__init__(config, backbone, tasks, config.adapter_dim)
         d, e, L = self.d, config.embedding_dim, self.n_layers["decoder"]
-        self.encoder_adapters = nn.ModuleList(Adapter(d, config.adapter_dim) for _ in range(self.n_layers["encoder"]))
+        if config.decoder_adapters == "gated":
+            self.gates = nn.Parameter(torch.zeros(L))
         self.retriever = nn.Sequential(nn.Linear(d, config.retriever_hidden), nn.ReLU(), nn.Linear(config.retriever_hidden, e))
         self.prototypes = nn.Embedding(len(tasks), e)
         self.layer_embedding = nn.Embedding(L, e)
@@ -88,9 +95,12 @@ class PHA(GeneratedDecoderMethod):
         U, L = len(ids), self.n_layers["decoder"]
         k = self.prototypes(ids)[:, None].expand(U, L, -1)
         c = self.hypernet(torch.cat([k, self.layer_embedding.weight[None].expand(U, L, -1)], dim=-1))
-        weights = self.heads(c.reshape(U * L, -1))
-        for layer in range(L):
-            state.generated[Site("decoder", layer, "ffn_parallel")] = weights.select(rows * L + layer)
+        self.assign_layers(state, "decoder", "ffn_parallel", self.heads(c.reshape(U * L, -1)), rows)
+
+    def transform(self, site, x, out):
+        if site.stack == "decoder" and self.config.decoder_adapters == "gated":
+            return out + self.gates[site.layer] * self.generated(site)(x, "relu")
+        return super().transform(site, x, out)
 
     def aux_loss(self, state):
         cfg, v, y = self.config, state.embedding, state.task_ids

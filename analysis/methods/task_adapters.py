@@ -1,14 +1,14 @@
 """Per-task serial adapters after self-attention and after the FFN, each followed by a LayerNorm shared by the tasks
 (gamma 1), weights drawn from N(0, 0.01^2), trainable backbone layer norms: Hyperformer's Adapter† baseline as its
-code builds it. A mixed-task batch gathers each row's task weights and runs one bmm."""
+code builds it. A training batch (rows sorted by task) runs one matmul per task."""
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from . import register
+from .registry import register
 from .base import STACKS, Method, Site
-from .layers import AdapterWeights
+from .layers import AdapterWeights, per_row
 
 
 @dataclass
@@ -27,12 +27,13 @@ class PerTaskAdapter(nn.Module):
         self.up_bias = nn.Parameter(torch.zeros(n_tasks, d))
 
     def forward(self, task_ids):
-        return AdapterWeights(self.down, self.down_bias, self.up, self.up_bias).select(task_ids)
+        return per_row(AdapterWeights(self.down, self.down_bias, self.up, self.up_bias), task_ids, self.training)
 
 
 @register
 class TaskAdapters(Method):
     name, Config = "task_adapters", TaskAdaptersConfig
+    adapts_per = "task"
     paper_backbone = "t5-base"
     needs_task = True
 

@@ -11,7 +11,7 @@ from .classification import classification_tasks
 from .custom import FORM, CustomTask, parse_custom_task
 from .glue import glue_tasks
 from .io import DataError
-from .squad import SQUAD, SUBJQA, aggregate, windows
+from .squad import SQUAD, SUBJQA, aggregate
 from .summarization import summarization_tasks
 from .tagging import CONLL2003
 

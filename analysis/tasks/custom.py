@@ -125,7 +125,7 @@ def parse_custom_task(text: str) -> CustomTask:
             raise ValueError(f"bad label map {columns!r} in custom task {text!r}: expected value=word,value=word")
         label_names = {k.strip(): v.strip() for k, _, v in pairs}
         path, _, columns = path.rpartition(":")
-    columns = columns.split(",")
+    columns, name = columns.split(","), name.strip()
     if not name or not path or len(columns) not in (2, 3) or not all(columns) or "" in columns[0].split("+"):
         raise ValueError(f"bad custom task {text!r}: expected {FORM}")
     return CustomTask(name.strip(), path, *columns, label_names=label_names)

@@ -43,7 +43,9 @@ def parse_stsb(prediction: str) -> float | None:
 
 @dataclass(kw_only=True)
 class StsbTask(Task):
-    """Regression as text: target is the gold score rounded to 0.2; `labels` are the 26 bins."""
+    """Regression as text: the target is the gold score rounded to 0.2 (`labels` are those 26 bins). The label facet
+    that maps and cluster scores group by is the score rounded to an integer, 0-5: neighbouring bins are not
+    different classes."""
 
     name: str = "stsb"
     fields: tuple[str, ...] = ("sentence1", "sentence2")
@@ -56,7 +58,8 @@ class StsbTask(Task):
             raise ValueError(f"bad label {raw['label']!r}: STS-B scores lie in [0, 5]")
         target = round_stsb(score)
         source = fields_source(self.name, raw, self.fields)
-        return Example(self.example_id(split, idx), self.name, source, target, target, "label", {"score": score})
+        label = str(math.floor(score + 0.5))
+        return Example(self.example_id(split, idx), self.name, source, target, label, "label", {"score": score})
 
     def _score(self, predictions, examples):
         gold = [ex.extra["score"] for ex in examples]

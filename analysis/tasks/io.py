@@ -69,8 +69,14 @@ def read_csv(path: Path, columns: tuple[str, ...] = ()) -> Iterator[Record]:
     if missing:
         raise DataError(f"{path}, line 1: missing column(s) {', '.join(map(repr, missing))}; the header has {', '.join(map(repr, header))}")
     start = reader.line_num + 1
-    for row in reader:
+    while True:
         where = f"{path}, line {start}"
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as e:  # e.g. a cell over csv's field size limit
+            raise DataError(f"{where}: {e}; cells this long are not text to read (cut them, or drop the row)") from None
         if None in row or any(v is None for v in row.values()):
             raise DataError(f"{where}: the header has {len(header)} columns but this row has a different number")
         yield where, row

@@ -125,7 +125,3 @@ def aggregate(window_examples: list[Example], predictions: list[str], nlls: list
 SQUAD = SquadTask(hub=("rajpurkar/squad",))
 # SubjQA: extractive QA over product and business reviews; the hub splits it by domain (one config each).
 SUBJQA = SquadTask(name="subjqa", prefix="subjqa ", hub=("megagonlabs/subjqa", "electronics"))
-
-
-def windows(raw_or_example, tokenizer, max_source_len: int = 512, stride: int = 128) -> list[Example]:
-    return SQUAD.windows(raw_or_example, tokenizer, max_source_len, stride)

@@ -31,6 +31,14 @@ def canonical_tag(tag: str) -> str:
     return f"{prefix.upper()}-{kind.lower()}"
 
 
+def is_tag_sequence(text: str) -> bool:
+    """True for one BIO tag per word ("o b-origin i-origin"), false for entity lists ("EU = org")."""
+    try:
+        return bool(text.split()) and all(canonical_tag(piece) for piece in text.split())
+    except ValueError:
+        return False
+
+
 def parse_tags(prediction: str) -> list[str]:
     """Decoded text -> BIO tags; a piece that is not a tag becomes O."""
     tags = []

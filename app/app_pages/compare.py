@@ -1,25 +1,24 @@
 """Compare: pin two instances (from the Map selection, by row id, or typed) and compare their conditioning vectors,
 their generated parameters layer by layer, their neighbours, and what each outputs with the other's adapters."""
-import pandas as pd
 import streamlit as st
 
-from analysis.neighbors import compare_params, compare_vectors
-from app import state, views
+from analysis.neighbors import compare_params, compare_vectors, shared_neighbors
+from app import keys, state, views
 from app.services import figures
-from app.services.instances import Instance, from_live, from_row, neighbor_table
+from app.services.instances import Instance, from_live, from_row, neighbor_table, swap_table
 
 K = 10
 
 
 def pick(slot: str, ckpt, ext, default_row: int) -> Instance:
     meta = ext.meta
-    if (pinned := st.session_state.get("pins", {}).pop(slot, None)) is not None:  # just pinned on the Map page
-        st.session_state[f"cmp_mode_{slot}"], st.session_state[f"cmp_row_{slot}"] = "validation row", pinned
+    if (pinned := st.session_state.get(keys.PINS, {}).pop(slot, None)) is not None:  # just pinned on the Map page
+        st.session_state[f"cmp_mode_{slot}"], st.session_state[keys.compare_row(slot)] = "validation row", pinned
     st.subheader(slot)
     mode = state.kept(st.radio, "From", f"cmp_mode_{slot}", "validation row", options=["validation row", "typed input"],
                       horizontal=True)
     if mode == "validation row":
-        row = state.kept(st.number_input, "Row id", f"cmp_row_{slot}", default_row, min_value=0, max_value=len(meta) - 1)
+        row = state.kept(st.number_input, "Row id", keys.compare_row(slot), default_row, min_value=0, max_value=len(meta) - 1)
         inst = from_row(ext, int(row))
         st.caption(f"{inst.task} · {inst.source[:200]}")
         st.markdown(f"**Output:** `{inst.output}` · target `{meta['target'].iloc[inst.row]}`")
@@ -34,15 +33,13 @@ def pick(slot: str, ckpt, ext, default_row: int) -> Instance:
 
 def neighbours(ckpt, ext, a: Instance, b: Instance) -> set[int]:
     """Both instances' nearest validation rows (themselves left out); returns the rows near either."""
-    found = []
-    for col, slot, inst in zip(st.columns(2), "AB", (a, b)):
-        ids, dist = state.neighbor_index(ckpt).query(inst.embedding, K, exclude=inst.row)
-        found.append(set(ids.tolist()))
+    near = shared_neighbors(state.neighbor_index(ckpt), a.embedding, b.embedding, K, exclude=(a.row, b.row))
+    for col, slot in zip(st.columns(2), "AB"):
         col.markdown(f"**{K} nearest to {slot}** (cosine distance, original space)")
-        col.dataframe(neighbor_table(ext.meta, ids, dist), hide_index=True, width="stretch", height=240)
-    shared = found[0] & found[1]
+        col.dataframe(neighbor_table(ext.meta, *near[slot.lower()]), hide_index=True, width="stretch", height=240)
+    shared = near["shared"]
     st.caption(f"Shared neighbours: {len(shared)} of {K}" + (f" (rows {sorted(shared)})" if shared else ""))
-    return found[0] | found[1]
+    return set(near["a"][0].tolist()) | set(near["b"][0].tolist())
 
 
 def adaptation_swap(ckpt, a: Instance, b: Instance) -> None:
@@ -51,20 +48,15 @@ def adaptation_swap(ckpt, a: Instance, b: Instance) -> None:
                "they carry what the conditioning vector encodes.")
     pair = ((a.source, a.task), (b.source, b.task))
     if st.button("Swap their adapters", type="primary"):
-        st.session_state["swap_for"] = pair
-    if st.session_state.get("swap_for") != pair:
+        st.session_state[keys.SWAP_FOR] = pair
+    if st.session_state.get(keys.SWAP_FOR) != pair:
         return
     try:
         s = state.swap(ckpt, *pair)
     except ValueError as e:  # methods that generate nothing per input
         st.warning(str(e))
         return
-    st.dataframe(pd.DataFrame([
-        {"decoding": "A with its own adapters", "output": s.a, "changed": ""},
-        {"decoding": "A with B's adapters", "output": s.a_with_b, "changed": "yes" if s.a_with_b != s.a else "no"},
-        {"decoding": "B with its own adapters", "output": s.b, "changed": ""},
-        {"decoding": "B with A's adapters", "output": s.b_with_a, "changed": "yes" if s.b_with_a != s.b else "no"},
-    ]), hide_index=True, width="stretch")
+    st.dataframe(swap_table(s), hide_index=True, width="stretch")
     st.caption(f"{s.swapped_sites} generated decoder sites swapped.")
 
 

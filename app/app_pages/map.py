@@ -4,7 +4,7 @@ import numpy as np
 import streamlit as st
 
 from analysis.projection import METHODS
-from app import state, views
+from app import keys, state, views
 from app.services import figures, selection
 
 CHART = "map_chart"
@@ -13,7 +13,8 @@ CHART = "map_chart"
 def projection_controls(ext) -> None:
     with st.expander("Projection", expanded=False):
         c = st.columns(5)
-        state.kept(c[0].selectbox, "Vector", "map_vector", "embedding", options=["embedding", *ext.param_columns])
+        state.kept(c[0].selectbox, "Vector", "map_vector", "embedding", options=["embedding", *ext.param_columns],
+                   format_func=vector_name, help=vector_help(ext))
         method = state.kept(c[1].radio, "Method", "map_method", "umap", options=list(METHODS), horizontal=True)
         state.kept(c[2].radio, "Dimensions", "map_dims", 2, options=[2, 3], horizontal=True)
         state.kept(c[3].checkbox, "PCA-50 first", "map_pca50", False, disabled=method == "pca")
@@ -25,6 +26,21 @@ def projection_controls(ext) -> None:
             state.kept(c[0].slider, "perplexity", "map_perplexity", 30.0, min_value=5.0, max_value=100.0, step=5.0)
 
 
+def vector_name(column: str) -> str:
+    if column == "embedding":
+        return "conditioning embedding"
+    stack, layer = column.removeprefix("params.").split(".")
+    return f"generated parameters · {stack} layer {layer}"
+
+
+def vector_help(ext) -> str:
+    return (f"**Conditioning embedding**: {ext.info.get('conditioning', 'the vector the method conditions on')}, "
+            f"{ext.info.get('embedding_dim', '?')} dimensions. **Generated parameters · decoder layer N** "
+            "(`params.decoder.N`): every weight the method generated for that layer (adapter down/up matrices and "
+            "biases, LoRA A/B, generated LayerNorm), flattened in site order and count-sketched to "
+            f"{ext.info.get('param_dims', '?')} dimensions, which keeps inner products in expectation.")
+
+
 def filters(meta, cats) -> tuple[np.ndarray, frozenset]:
     with st.expander("Filter and search", expanded=False):
         cols = st.columns(len(selection.FACETS))
@@ -34,7 +50,11 @@ def filters(meta, cats) -> tuple[np.ndarray, frozenset]:
         query = c1.text_input("Search inputs", placeholder="substring, or a regex")
         regex = c2.checkbox("regex")
         hidden = c3.multiselect("Hide categories", sorted(cats.unique()))
-    return selection.filter_mask(meta, chosen, query, regex), frozenset(hidden)
+        mask = selection.filter_mask(meta, chosen, query, regex)
+        narrowed = bool(query) or any(chosen.values())
+        if narrowed and 0 < mask.sum() < len(mask) and st.button(f"Select all {mask.sum():,} matches"):
+            st.session_state[keys.SELECTION] = meta["row"][mask].tolist()
+    return mask, frozenset(hidden)
 
 
 def selection_panel(meta, sel: list[int]) -> None:
@@ -49,10 +69,11 @@ def selection_panel(meta, sel: list[int]) -> None:
     pin = c[2].selectbox("Row to pin", rows["row"].tolist())
     for col, slot in zip(c[3:5], "AB"):
         if col.button(f"Pin as {slot}", help="Compare it on the Compare page"):
-            st.session_state.setdefault("pins", {})[slot] = int(pin)
+            st.session_state.setdefault(keys.PINS, {})[slot] = int(pin)
             st.toast(f"Row {pin} pinned as {slot}")
-    c[5].button("Clear selection", on_click=st.session_state.update, kwargs={"sel_ids": []})
-    st.dataframe(rows[selection.TABLE_COLUMNS], hide_index=True, width="stretch", height=260)
+    c[5].button("Clear selection", on_click=st.session_state.update, kwargs={keys.SELECTION: []})
+    st.dataframe(selection.styled_table(rows), hide_index=True, width="stretch", height=260,
+                 column_config=selection.TABLE_CONFIG)
     percent = {c: st.column_config.NumberColumn(format="percent") for c in ("share", "error rate")}
     for col, table in zip(st.columns(3), selection.composition(rows).values()):
         col.dataframe(table, hide_index=True, width="stretch", column_config=percent)
@@ -64,7 +85,7 @@ def selection_panel(meta, sel: list[int]) -> None:
 @st.fragment
 @views.friendly_errors()
 def map_section(ckpt, ext) -> None:
-    colour, controls = st.columns([1, 5], vertical_alignment="bottom")
+    colour, controls = st.columns([1, 5], vertical_alignment="top")  # opening "Projection" must not move it
     color_by = views.color_picker(colour)
     with controls:
         projection_controls(ext)
@@ -73,8 +94,8 @@ def map_section(ckpt, ext) -> None:
     cats = figures.categories(views.color_values(view, color_by))
     active, hidden = filters(ext.meta, cats)
     if (rows := views.pending_selection(CHART, len(ext.meta))) is not None:
-        st.session_state["sel_ids"] = [r for r in rows if active[r]]  # muted points do not join a selection
-    sel = st.session_state.setdefault("sel_ids", [])
+        st.session_state[keys.SELECTION] = [r for r in rows if active[r]]  # muted points do not join a selection
+    sel = st.session_state.setdefault(keys.SELECTION, [])
     st.caption(views.map_caption(view))
     views.draw_map(view, CHART, active=active, hidden=hidden, highlight=ext.meta["row"].isin(sel).to_numpy())
     selection_panel(ext.meta, sel)

@@ -1,16 +1,17 @@
-"""Methods: two checkpoints side by side: their maps with a linked selection (the same validation instances,
+"""Methods: a ranking of every checkpoint, then two side by side (by default the best per-input model against the
+best per-task one): their maps with a linked selection (the same validation instances,
 matched by example id), their validation metrics and their cluster quality."""
+from pathlib import Path
+
 import streamlit as st
 
-from app import state, views
+from app import keys, state, views
 from app.services import catalog
 
-PREFERRED = ("hyperdecoder-builtin", "hyperformer-builtin")
 
-
-def side(i: int, names: list[str]):
+def side(i: int, names: list[str], preferred: list[str]):
     """The i-th picker; (ckpt, extraction) when it has one."""
-    default = PREFERRED[i] if PREFERRED[i] in names else names[min(i, len(names) - 1)]
+    default = preferred[i] if i < len(preferred) else names[min(i, len(names) - 1)]
     ckpt = state.checkpoint(state.kept(st.selectbox, "Checkpoint", f"methods_ckpt_{i}", default, options=names))
     return (ckpt, state.extraction(ckpt)) if views.has_extraction(ckpt) else None
 
@@ -26,19 +27,26 @@ with views.friendly_errors():
     if not names:
         st.info("No checkpoints yet: train one on the Train page.")
         st.stop()
+    table = catalog.ranking({n: Path(p) for n, p in state.checkpoint_paths().items()})
+    st.markdown("**Every checkpoint, best average first**")
+    st.caption("Task columns: the validation score (the mean of the task's metrics). Task and label kNN: how often "
+               "an instance's 10 nearest neighbours in the conditioning embedding share its task, or its label within "
+               "its task, with the same score on shuffled labels in brackets. Trainable parameters include the warm "
+               "start's new cross-attention; minutes of training as logged (runs that shared the CPU took longer).")
+    st.dataframe(table, hide_index=True, width="stretch")
     picker, clear = st.columns([1, 5], vertical_alignment="bottom")
     views.color_picker(picker)
     columns = st.columns(2)
     sides = []
     for i, col in enumerate(columns):
         with col:
-            sides.append(side(i, names))
+            sides.append(side(i, names, catalog.default_pair(table)))
     for i, s in enumerate(sides):  # read both selections before drawing, so each highlights the other
         if s and (rows := views.pending_selection(f"methods_map_{i}", len(s[1].meta))) is not None:
-            st.session_state["linked_ids"] = s[1].meta["id"].iloc[rows].tolist()
-    linked = st.session_state.get("linked_ids", [])
+            st.session_state[keys.LINKED] = s[1].meta["id"].iloc[rows].tolist()
+    linked = st.session_state.get(keys.LINKED, [])
     if linked and clear.button(f"Clear the linked selection ({len(linked)} instances)"):
-        linked = st.session_state["linked_ids"] = []
+        linked = st.session_state[keys.LINKED] = []
     for i, (col, s) in enumerate(zip(columns, sides)):
         if s is None:
             continue

@@ -3,7 +3,7 @@ from its nearest validation instances in the original space) and those nearest i
 import numpy as np
 import streamlit as st
 
-from app import state, views
+from app import keys, state, views
 from app.services import figures
 from app.services.instances import from_live, join_fields, neighbor_table, split_fields
 
@@ -31,8 +31,11 @@ def input_form(ext) -> tuple[str, str] | None:
 
 
 def show_result(view, result, history) -> None:
-    gold = view.ext.meta.loc[view.ext.meta["source"] == result.source, "target"]  # an unedited example
+    meta = view.ext.meta
+    gold = meta.loc[meta["source"] == result.source, "target"]  # an unedited example
     st.markdown(f"**Prediction** ({result.task}): `{result.prediction}`" + (f" · target `{gold.iloc[0]}`" if len(gold) else ""))
+    ids, dist = state.neighbor_index(view.ckpt).query(result.embedding, 10)
+    st.caption(confidence_line(result, meta.iloc[ids], dist))
     placed = np.array([view.place(from_live(state.infer(view.ckpt, *h)).vector(view.vector)) for h in history])
     overlays = [figures.marker_trace(placed, "history", text=[t[:80] for _, t in history], color="#555555",
                                      symbol="circle", size=9, line=True),
@@ -42,9 +45,24 @@ def show_result(view, result, history) -> None:
     caption.caption(views.map_caption(view) + (" · PCA stands in until the Map page's projection is computed"
                                                if not view.exact else ""))
     views.draw_map(view, "predict_map", overlays=overlays, height=520)
-    ids, dist = state.neighbor_index(view.ckpt).query(result.embedding, 10)
     st.markdown("**Nearest validation instances** (cosine distance, original embedding space)")
     st.dataframe(neighbor_table(view.ext.meta, ids, dist), hide_index=True, width="stretch")
+
+
+def confidence_line(result, neighbors, distances) -> str:
+    """The model's confidence (mean token NLL of its own output) and, for a label task, the nearest instances'
+    majority label. (An embedding shared by a whole task, as per-task methods have, has no informative neighbours.)"""
+    line = (f"Confidence: mean token NLL {result.nll:.3f} (a per-token probability of {np.exp(-result.nll):.0%})"
+            if np.isfinite(result.nll) else "")
+    same = neighbors[(neighbors["task"] == result.task) & (neighbors["output_type"] == "label")]
+    if same.empty or np.allclose(distances, 0, atol=1e-6):
+        return line
+    top = same["target"].value_counts()
+    majority, share = top.index[0], top.iloc[0] / len(same)
+    agree = majority.strip().lower() == result.prediction.strip().lower()
+    verdict = "agrees with the prediction" if agree else "**disagrees** with the prediction"
+    return (f"{line} · " if line else "") + (f"the {len(same)} nearest validation instances of this task mostly "
+                                             f"have target `{majority}` ({share:.0%}), which {verdict}")
 
 
 with views.friendly_errors():
@@ -52,9 +70,9 @@ with views.friendly_errors():
     st.header(f"Predict · {ckpt.name}")
     if (asked := input_form(ext)) is not None:
         result = state.infer(ckpt, *asked)  # ValueError on empty input -> a message
-        history = [h for h in st.session_state.get("history", []) if h != asked] + [asked]
-        st.session_state["history"] = history[-HISTORY:]
-    if history := st.session_state.get("history"):
+        history = [h for h in st.session_state.get(keys.HISTORY, []) if h != asked] + [asked]
+        st.session_state[keys.HISTORY] = history[-HISTORY:]
+    if history := st.session_state.get(keys.HISTORY):
         show_result(views.current_map(ckpt, ext), state.infer(ckpt, *history[-1]), history)
     else:
         st.caption("Pick a task and an example, edit it, and press Predict.")

@@ -6,10 +6,9 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from analysis.methods import REGISTRY
 from analysis.tasks import BUILTIN_SUITE, DataError
-from app import state
-from app.services import jobs, local_data, uploads
+from app import keys, state
+from app.services import catalog, jobs, local_data, uploads
 
 BACKBONES = {"minilm": "MiniLM (pretrained, the default)", "tiny-bert2bert": "tiny-bert2bert (random, a quick demo)"}
 
@@ -64,7 +63,7 @@ def launch(name, tasks, custom, data_dir=None, **options) -> None:
         st.error(str(e))
         return
     st.session_state.train_job = name
-    st.session_state.train_launched = st.session_state.get("train_launched", 0) + 1  # a fresh run name
+    st.session_state[keys.TRAIN_LAUNCHED] = st.session_state.get(keys.TRAIN_LAUNCHED, 0) + 1  # a fresh run name
     st.rerun()
 
 
@@ -114,13 +113,13 @@ def live(name: str) -> None:
 
 st.title("Train a hypernetwork")
 with st.container(border=True):
-    name_key = f"train_name_{st.session_state.get('train_launched', 0)}"
+    name_key = f"train_name_{st.session_state.get(keys.TRAIN_LAUNCHED, 0)}"
     st.session_state.setdefault(name_key, time.strftime("run-%Y%m%d-%H%M%S"))
     name = st.text_input("Run name", key=name_key, help="letters, digits, - and _")
     tasks = st.multiselect("Builtin tasks", BUILTIN_SUITE, default=BUILTIN_SUITE)
     data_dir, real_tasks = local_tasks()
     cols = st.columns([2, 3, 1, 1])
-    methods = sorted(REGISTRY)
+    methods = catalog.method_names()
     method = cols[0].selectbox("Method", methods, index=methods.index("hyperdecoder"))
     backbone = cols[1].selectbox("Backbone", list(BACKBONES), format_func=BACKBONES.get)
     steps = cols[2].number_input("Steps", 2, 100_000, 300, step=50)

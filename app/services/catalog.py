@@ -53,3 +53,68 @@ def metrics_table(path: Path) -> pd.DataFrame | None:
     rows = [{"task": t, "metric": k, "value": v} for t, scores in m.get("tasks", {}).items() for k, v in scores.items()]
     rows.append({"task": "average", "metric": "", "value": m.get("average")})
     return pd.DataFrame(rows).round({"value": 2})
+
+
+def _json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text()) if path.is_file() else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _training_minutes(path: Path) -> float | None:
+    log = path / "training_log.jsonl"
+    if not log.is_file():
+        return None
+    seconds = [r.get("seconds") for r in map(json.loads, filter(None, log.read_text().splitlines()))]
+    seconds = [s for s in seconds if s is not None]
+    return round(seconds[-1] / 60, 1) if seconds else None
+
+
+def ranking(paths: dict[str, Path]) -> pd.DataFrame:
+    """One row per checkpoint, best average first: each task's score (the mean of its metrics, as the average
+    takes it), how well the conditioning embedding clusters by task and by label within a task ("task kNN", "label
+    kNN": kNN accuracy, its shuffled-label baseline in brackets), trainable parameters and training minutes."""
+    rows = []
+    for name, path in paths.items():
+        metrics, report = _json(path / "metrics.json"), _json(path / "extraction" / "report.json")
+        config, params = _json(path / "config.json"), _json(path / "params.json")
+        base = report.get("baseline", {})
+        knn = lambda v, b: f"{v:.2f} ({b:.2f})" if v is not None and b is not None else ""  # noqa: E731
+        method = config.get("method", "?")
+        row = {"checkpoint": name, "method": method, "adapts per": adapts_per(method), "average": metrics.get("average")}
+        row.update({t: round(sum(m.values()) / len(m), 1) for t, m in sorted(metrics.get("tasks", {}).items()) if m})
+        row["task kNN"] = knn(report.get("knn_accuracy", {}).get("task"), base.get("knn_accuracy", {}).get("task"))
+        row["label kNN"] = knn(report.get("within_task_label_knn_mean"),
+                                                     base.get("within_task_label_knn_mean"))
+        row["trainable"] = f"{params['trainable'] / 1e6:.2f}M" if "trainable" in params else ""
+        row["minutes"] = _training_minutes(path)
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    return table.sort_values("average", ascending=False, na_position="last") if len(table) else table
+
+
+NOT_METHODS = {"__init__", "base", "layers", "registry"}  # analysis/methods modules that define no method
+
+
+def method_names() -> list[str]:
+    """The methods `analysis train` knows: one module each in analysis/methods, named like the method. Read from
+    the folder, so a page that only lists them does not import torch (a test checks they match the registry)."""
+    import analysis
+    return sorted(p.stem for p in (Path(analysis.__file__).parent / "methods").glob("*.py") if p.stem not in NOT_METHODS)
+
+
+def adapts_per(method: str) -> str:
+    from analysis.methods import REGISTRY
+    return REGISTRY[method].adapts_per if method in REGISTRY else "?"
+
+
+def default_pair(table: pd.DataFrame) -> list[str]:
+    """The best per-input model against the best per-task one (the comparison the Hyperdecoder paper makes);
+    failing either, the two best checkpoints."""
+    best = [table.loc[table["adapts per"] == kind, "checkpoint"].head(1).tolist() for kind in ("input", "task")]
+    pair = [b[0] for b in best if b]
+    for name in table["checkpoint"]:
+        if len(pair) < 2 and name not in pair:
+            pair.append(name)
+    return pair

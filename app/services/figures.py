@@ -58,8 +58,9 @@ def points(coords: np.ndarray, webgl: bool = False, **kw) -> go.BaseTraceType:
 
 def map_figure(meta: pd.DataFrame, coords: np.ndarray, cats: pd.Series, *, active: np.ndarray | None = None,
                hidden: frozenset = frozenset(), highlight: np.ndarray | None = None, highlight_name: str = "selected",
-               overlays=(), height: int = 600) -> go.Figure:
-    """Coloured points; rows outside `active` muted grey, categories in `hidden` left out, `highlight` ringed."""
+               overlays=(), height: int = 600, axis_titles: list[str] | None = None) -> go.Figure:
+    """Coloured points; rows outside `active` muted grey, categories in `hidden` left out, `highlight` ringed;
+    `axis_titles` (PCA: each axis's explained variance) label the axes."""
     active = np.ones(len(meta), bool) if active is None else active
     shown = ~cats.isin(hidden).to_numpy()
     custom = hover_data(meta)
@@ -77,9 +78,18 @@ def map_figure(meta: pd.DataFrame, coords: np.ndarray, cats: pd.Series, *, activ
     fig = go.Figure([*traces, *overlays])
     fig.update_layout(height=height, margin=dict(l=0, r=0, t=10, b=0), dragmode="lasso", uirevision="map",
                       legend=dict(itemsizing="constant", orientation="h", yanchor="top", y=-0.02))
-    fig.update_xaxes(showticklabels=False, title=None)
-    fig.update_yaxes(showticklabels=False, title=None)
+    titles = axis_titles or [None] * 3
+    fig.update_xaxes(showticklabels=False, title=titles[0])
+    fig.update_yaxes(showticklabels=False, title=titles[1])
+    if coords.shape[1] == 3 and axis_titles:
+        fig.update_scenes(xaxis_title=titles[0], yaxis_title=titles[1], zaxis_title=titles[2])
     return fig
+
+
+def explained_variance(X: np.ndarray, coords: np.ndarray) -> np.ndarray:
+    """Share of X's total variance along each PCA axis (the variance of its coordinate)."""
+    total = np.asarray(X, dtype=np.float64).var(0).sum()
+    return coords.astype(np.float64).var(0) / total if total > 0 else np.zeros(coords.shape[1])
 
 
 def marker_trace(coords: np.ndarray, name: str, *, text=None, color="black", symbol="star", size=18,

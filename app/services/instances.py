@@ -11,7 +11,7 @@ import pandas as pd
 from analysis.extraction import Extraction
 
 if TYPE_CHECKING:
-    from analysis.live import LiveResult
+    from analysis.live import LiveResult, SwapResult
 
 _FIELD = re.compile(r"(?:^|\s)([a-z][a-z0-9_]*):\s")  # "premise: " in "nli premise: ... hypothesis: ..."
 NEIGHBOR_COLUMNS = ["row", "task", "label", "distance", "target", "prediction", "source"]
@@ -59,3 +59,14 @@ def neighbor_table(meta: pd.DataFrame, ids: np.ndarray, distances: np.ndarray) -
     if "label" in table:  # span, text and tag outputs have no label word
         table["label"] = table["label"].fillna("—")
     return table
+
+
+def swap_table(s: "SwapResult") -> pd.DataFrame:
+    """Each input decoded with its own generated decoder adapters and with the other's, and whether that changed it."""
+    changed = lambda own, other: "yes" if other != own else "no"  # noqa: E731
+    return pd.DataFrame([
+        {"decoding": "A with its own adapters", "output": s.a, "changed": ""},
+        {"decoding": "A with B's adapters", "output": s.a_with_b, "changed": changed(s.a, s.a_with_b)},
+        {"decoding": "B with its own adapters", "output": s.b, "changed": ""},
+        {"decoding": "B with A's adapters", "output": s.b_with_a, "changed": changed(s.b, s.b_with_a)},
+    ])

@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from analysis.export import write_json
+from analysis import ENVIRONMENT
 from app import config
 
 NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -88,7 +89,7 @@ def start(name: str, tasks: list[str], method: str, backbone: str, steps: int, b
     extract = [*python, "extract", str(paths["dir"]), "--max-examples", str(EXTRACT_EXAMPLES)]
     job = Job(name, train, extract, steps)
     _save(job, paths["job"])
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    env = {**os.environ, **ENVIRONMENT}
     with paths["out"].open("wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", "app.services.jobs", str(paths["job"])], cwd=config.ROOT,
                                 env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,

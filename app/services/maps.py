@@ -31,7 +31,7 @@ def fallback(settings: ProjectionSettings) -> ProjectionSettings:
 
 
 FALLBACK_MAP = fallback(DEFAULT_MAP)
-MAX_POINTS = 50_000  # per figure (EXPLORER.md §4: payload and WebGL limits); above it, a stratified sample
+MAX_POINTS = 50_000  # per figure (payload and WebGL limits); above it, a stratified sample
 
 
 def available(X: np.ndarray, settings: ProjectionSettings, shipped: Path) -> Projection | None:
@@ -91,6 +91,14 @@ class Worker:
     def alive(self) -> bool:
         return self._process.is_alive()
 
+    def stop(self, why: str) -> None:
+        """End the process (a fit cannot be interrupted inside it) and fail whatever it held."""
+        self._process.terminate()
+        for future in list(self._futures.values()):
+            if not future.done():
+                future.set_exception(RuntimeError(why))
+        self._futures.clear()
+
     def _collect(self) -> None:
         while True:
             try:
@@ -102,8 +110,9 @@ class Worker:
                     self._futures.clear()
                     return
                 continue
-            future = self._futures.pop(i)
-            future.set_exception(error) if error is not None else future.set_result(value)
+            future = self._futures.pop(i, None)
+            if future is not None and not future.done():
+                future.set_exception(error) if error is not None else future.set_result(value)
 
 
 class ProjectionJobs:
@@ -113,13 +122,14 @@ class ProjectionJobs:
     def __init__(self):
         self._worker = Worker()
         self._jobs: dict[str, Future] = {}
+        self._started: dict[str, float] = {}
         self._lock = threading.Lock()
         self._warm: Future | None = None
 
     def warm_up(self) -> None:
         with self._lock:
             if self._warm is None:
-                self._warm = self._worker.submit(warmup_umap, False)
+                self._warm = self._worker.submit(warmup_umap)
 
     def umap_ready(self) -> bool:
         return self._warm is not None and self._warm.done()
@@ -132,12 +142,26 @@ class ProjectionJobs:
                 if not self._worker.alive:  # it died (out of memory?): start another
                     self._worker = Worker()
                 job = self._jobs[key] = self._worker.submit(fit_to_cache, X, settings, config.CACHE_DIR, (shipped,))
+                self._started[key] = time.monotonic()
                 if settings.method == "umap" and self._warm is None:
                     self._warm = job  # the worker is warm once its first UMAP fit is done
             return job
 
     def get(self, key: str) -> Future | None:
         return self._jobs.get(key)
+
+    def elapsed(self, key: str) -> float:
+        return time.monotonic() - self._started.get(key, time.monotonic())
+
+    def cancel(self, key: str) -> None:
+        """Stop a fit that has not finished. The worker process ends (fits queued behind it fail and can be asked
+        for again) and a fresh one starts."""
+        with self._lock:
+            job = self._jobs.pop(key, None)
+            if job is None or job.done():
+                return
+            self._worker.stop("cancelled: another fit was cancelled; compute again")
+            self._worker, self._warm = Worker(), None
 
 
 def kmeans_labels(X: np.ndarray, k: int, seed: int = 0) -> np.ndarray:

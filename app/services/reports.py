@@ -8,6 +8,10 @@ import pandas as pd
 
 
 METRICS = {"knn_accuracy": "kNN accuracy", "silhouette": "silhouette", "ari": "ARI", "nmi": "NMI"}
+EXPLAIN = ("kNN accuracy: how often the 10 nearest neighbours' majority has the point's own task, label or output type. "
+           "Silhouette: how far apart those groups sit, from -1 to 1. ARI and NMI: agreement between a k-means "
+           "clustering of the same vectors (k = the number of groups in that facet) and the facet's groups; 0 is "
+           "chance, 1 identical. Labels are scored within each task and shuffled within each task for the baseline.")
 
 
 def precomputed(checkpoint: Path, vector: str) -> dict | None:

@@ -8,7 +8,19 @@ import numpy as np
 import pandas as pd
 
 FACETS = ("task", "label", "output_type", "correct")
-TABLE_COLUMNS = ["row", "task", "label", "output_type", "correct", "source", "target", "prediction"]
+TABLE_COLUMNS = ["row", "task", "label", "correct", "target", "prediction", "source"]  # prediction beside target
+MISMATCH = "background-color: rgba(214, 39, 40, 0.18)"  # a wrong prediction's cell, in the "incorrect" red
+
+
+TABLE_CONFIG = {"row": {"width": 50}, "task": {"width": 90}, "label": {"width": 100}, "correct": {"width": 60},
+                "target": {"width": 190}, "prediction": {"width": 190}, "source": {"width": 600}}
+
+
+def styled_table(rows: pd.DataFrame):
+    """The selection's rows, the prediction beside its target and tinted where it is scored wrong."""
+    table = rows[TABLE_COLUMNS]
+    wrong = table["correct"].eq(False).to_numpy()
+    return table.style.apply(lambda col: [MISMATCH if w else "" for w in wrong], subset=["prediction"])
 
 
 def event_rows(event) -> list[int]:

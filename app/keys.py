@@ -1,0 +1,22 @@
+"""Every session-state key that pages share, in one place. Widget keys that belong to one page stay in that page."""
+CHECKPOINT = "checkpoint"      # the sidebar's checkpoint name
+COLOR_BY = "color_by"          # every map's "Colour by"
+SELECTION = "sel_ids"          # Map: selected row ids
+PINS = "pins"                  # Map -> Compare: {"A": row, "B": row}
+HISTORY = "history"            # Predict: the last (task, text) inputs
+LINKED = "linked_ids"          # Methods: example ids selected in either map
+SWAP_FOR = "swap_for"          # Compare: the pair the swap was asked for
+TRAIN_LAUNCHED = "train_launched"  # Train: runs started in this session (a fresh run name each)
+
+
+def compare_row(slot: str) -> str:
+    return f"cmp_row_{slot}"
+
+
+def kept(key: str) -> str:
+    """Where `state.kept` keeps a widget's value while its page is not shown."""
+    return f"_kept.{key}"
+
+
+# Row ids, pins and inputs refer to one checkpoint's extraction: dropped when the checkpoint changes.
+PER_CHECKPOINT = (SELECTION, PINS, HISTORY, LINKED, SWAP_FOR, *(k for s in "AB" for k in (compare_row(s), kept(compare_row(s)))))
