@@ -27,14 +27,19 @@ def predict(model, examples: list[Example], batch_size: int = 64, max_source_len
         out = model.generate(ids, mask, model.task_ids([e.task for e in batch]), max_new_tokens=max_new_tokens,
                              output_scores=with_nll, return_dict_in_generate=True, **generate)
         texts = model.decode(out.sequences)
-        if with_nll:
-            step_lp = model.backbone.compute_transition_scores(out.sequences, out.scores, normalize_logits=True)
-            real = step_lp.isfinite() & (out.sequences[:, 1:] != model.backbone.generation_config.pad_token_id)
-            mean_nll = -(step_lp.masked_fill(~real, 0).sum(1) / real.sum(1).clamp(min=1))
+        mean_nll = mean_token_nll(model, out) if with_nll else None
         for j, i in enumerate(idx):
             preds[i] = texts[j]
             nlls[i] = float(mean_nll[j]) if with_nll else 0.0
     return (preds, nlls) if with_nll else preds
+
+
+def mean_token_nll(model, out) -> torch.Tensor:
+    """(B,) mean NLL of each generated sequence's tokens, from generate(output_scores=True,
+    return_dict_in_generate=True); padding after the end token is left out."""
+    step_lp = model.backbone.compute_transition_scores(out.sequences, out.scores, normalize_logits=True)
+    real = step_lp.isfinite() & (out.sequences[:, 1:] != model.backbone.generation_config.pad_token_id)
+    return -(step_lp.masked_fill(~real, 0).sum(1) / real.sum(1).clamp(min=1))
 
 
 def is_correct(prediction: str, example: Example) -> bool:

@@ -25,7 +25,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .cli import number
-from .evaluate import is_correct
+from .evaluate import is_correct, mean_token_nll
 from .extraction import META_COLUMNS, Extraction, extraction_path, load_extraction  # noqa: F401 (re-exported)
 from .export import atomic_path, write_json
 from .methods import ForwardState
@@ -119,12 +119,16 @@ class HeadPart(NamedTuple):
         out.addmm_(self.code, sw.T).add_(sb)
 
 
-def conditioning_vectors(model, input_ids, attention_mask, task_ids, predictions: bool, max_new_tokens: int):
-    """(state, embedding (B, k) float32, predictions or None) from one encoder pass (+ decoding if asked)."""
+def conditioning_vectors(model, input_ids, attention_mask, task_ids, predictions: bool, max_new_tokens: int,
+                         with_nll: bool = False):
+    """(state, embedding (B, k) float32, predictions or None) from one encoder pass (+ decoding if asked);
+    with_nll also puts each prediction's mean token NLL in state.extras["nll"], from the same decoding."""
     if predictions:
-        sequences, state = model.generate(input_ids, attention_mask, task_ids, max_new_tokens=max_new_tokens,
-                                          return_state=True)
-        texts = model.decode(sequences)
+        out, state = model.generate(input_ids, attention_mask, task_ids, max_new_tokens=max_new_tokens,
+                                    return_state=True, output_scores=with_nll, return_dict_in_generate=True)
+        texts = model.decode(out.sequences)
+        if with_nll:
+            state.extras["nll"] = mean_token_nll(model, out)
     else:
         state, texts = model.conditioning(input_ids, attention_mask, task_ids), None
     if state.embedding is None:  # methods without a conditioning network: the raw pooled encoder output

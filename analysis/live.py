@@ -80,19 +80,13 @@ class LiveModel:
         with self.turn():
             ids, mask = self.model.tokenize(sources, self.max_source_length)
             task_ids = self.model.task_ids(tasks)
-            state, emb, texts = conditioning_vectors(self.model, ids, mask, task_ids, True, self.new_tokens(tasks))
-            nll = self.nll(ids, mask, task_ids, texts)
+            state, emb, texts = conditioning_vectors(self.model, ids, mask, task_ids, True, self.new_tokens(tasks),
+                                                     with_nll=True)
+            nll = state.extras["nll"].tolist()
         vectors, norms = layer_vectors(state, self.param_dims)
         return [LiveResult(s, t, texts[i], emb[i], {k: v[i] for k, v in vectors.items()},
                            {k: float(v[i]) for k, v in norms.items()}, nll[i]) for i, (s, t) in enumerate(zip(sources, tasks))]
 
-    def nll(self, ids, mask, task_ids, texts: list[str]) -> list[float]:
-        """Each output's mean token NLL, teacher-forced on the text it decodes to (its end token included)."""
-        labels = self.model.tokenize_targets(texts, self.max_new_tokens or 96)
-        logits = self.model(ids, mask, task_ids, labels).logits.float()
-        token = torch.nn.functional.cross_entropy(logits.transpose(1, 2), labels, ignore_index=-100, reduction="none")
-        real = (labels != -100).float()
-        return ((token * real).sum(1) / real.sum(1).clamp(min=1)).tolist()
 
     @torch.no_grad()
     def swap(self, a: tuple[str, str], b: tuple[str, str]) -> SwapResult:

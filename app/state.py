@@ -133,10 +133,10 @@ def _inference() -> tuple[ThreadPoolExecutor, dict]:
     return ThreadPoolExecutor(max_workers=2, thread_name_prefix="hyperlens-infer"), {}
 
 
-def infer(ckpt: Ckpt, task: str, text: str, on_cancel=None) -> LiveResult:
+def infer(ckpt: Ckpt, task: str, text: str) -> LiveResult:
     """The model's output for one input. While it generates, the page shows the seconds so far and a Cancel
     button: any click reruns the page, which ends this wait (the model finishes in the background and keeps the
-    result); `on_cancel` runs on the button's click."""
+    result)."""
     pool, results = _inference()
     key = (ckpt, task, text)
     if key not in results:
@@ -144,7 +144,7 @@ def infer(ckpt: Ckpt, task: str, text: str, on_cancel=None) -> LiveResult:
         slot, start = st.empty(), time.monotonic()
         with slot.container():
             status, cancel = st.columns([5, 1], vertical_alignment="center")
-            cancel.button("Cancel", key="cancel_infer", on_click=on_cancel)
+            cancel.button("Cancel", key=f"cancel_infer_{hash(key)}")  # one per request: Compare may wait on two
             box = status.empty()
         while not future.done():
             box.caption(f":material/hourglass_top: Generating… {time.monotonic() - start:.1f} s")

@@ -176,3 +176,15 @@ def test_map_of_generated_parameters(app):
     at.selectbox(key="map_vector").select("params.decoder.1").run()
     assert_clean(at)
     assert any(c.value.startswith("params.decoder.1 · PCA") for c in at.caption)
+
+
+def test_compare_two_typed_inputs_each_wait_on_their_own_model_call(app):
+    """Each typed input waits on its own call, with its own Cancel button (one shared key would crash the page)."""
+    at = app("compare")
+    for slot in "AB":
+        at.radio(key=f"cmp_mode_{slot}").set_value("typed input").run()
+    at.selectbox(key="cmp_task_B").select("topic").run()
+    st.cache_resource.clear()  # no kept results: both inputs are generated in this run
+    at.run()
+    assert_clean(at)
+    assert sum(m.value.startswith("**Output:**") for m in at.markdown) == 2

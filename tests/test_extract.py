@@ -211,3 +211,16 @@ def test_tag_predictions_are_shown_as_scored():
                          "target": ["o b-origin i-origin", "EU = org", "yes"],
                          "prediction": ["o b - origin i - origin", "EU = org", "y - e - s"]})
     assert scored_form(meta).tolist() == ["o b-origin i-origin", "EU = org", "y - e - s"]
+
+
+def test_a_live_prediction_carries_its_confidence_from_the_same_decoding():
+    from analysis.evaluate import predict
+    from analysis.tasks import Example
+    model = tiny()
+    live = LiveModel(model, max_new_tokens=4)
+    texts = ["sentiment sentence: it was fine", "qa question: who? context: ana won."]
+    results = live.infer(texts, ["sentiment", "qa"])
+    examples = [Example(str(i), t, s, "", None, "label") for i, (s, t) in enumerate(zip(texts, ["sentiment", "qa"]))]
+    preds, nlls = predict(model, examples, max_new_tokens=4, with_nll=True)
+    assert [r.prediction for r in results] == preds
+    np.testing.assert_allclose([r.nll for r in results], nlls, rtol=1e-4)
