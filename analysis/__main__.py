@@ -3,22 +3,20 @@ import argparse
 import importlib
 import sys
 
-from .errors import HyperLensError
+from analysis.errors import HyperLensError
 
-COMMANDS = ("params", "train", "evaluate", "extract", "report", "card", "tasks.baseline")  # report adds project, export
+COMMANDS = {  # command -> the module that defines it, in pipeline order
+    "baseline": "data.tasks.baseline", "params": "model.params", "train": "train.loop", "evaluate": "train.evaluate",
+    "extract": "extract.writer", "project": "maps.projection", "report": "maps.report", "export": "maps.export",
+    "card": "maps.card",
+}
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m analysis", description="HyperLens analysis backend")
     sub = parser.add_subparsers(dest="command", required=True)
-    for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"analysis.{name}")
-        except ModuleNotFoundError as e:
-            if e.name != f"analysis.{name}":
-                raise
-            continue
-        module.add_cli(sub)
+    for module in COMMANDS.values():
+        importlib.import_module(f"analysis.{module}").add_cli(sub)
     args = parser.parse_args(argv)
     try:
         return args.run(args) or 0

@@ -1,4 +1,5 @@
-"""Command-line number options that say their range when a value is outside it."""
+"""Command-line helpers: number options that say their range when a value is outside it, and the shape shared by
+the commands that work on a checkpoint's extraction."""
 from __future__ import annotations
 
 import argparse
@@ -23,3 +24,15 @@ def number(kind: type = int, lo=None, hi=None):
             raise argparse.ArgumentTypeError(problem)
         return value
     return parse
+
+
+def checkpoint_command(sub: argparse._SubParsersAction, name: str, help: str, run,
+                       vector: bool = True) -> argparse.ArgumentParser:
+    """`name CKPT [--vector V] [--split S]`: a command on a checkpoint's extraction."""
+    p = sub.add_parser(name, help=help)
+    p.add_argument("checkpoint")
+    if vector:
+        p.add_argument("--vector", default="embedding", help="embedding or a params.<stack>.<layer> column")
+    p.add_argument("--split", default="validation")
+    p.set_defaults(run=run)
+    return p

@@ -3,7 +3,7 @@ CHECKPOINT = "checkpoint"      # the sidebar's checkpoint name
 COLOR_BY = "color_by"          # every map's "Colour by"
 SELECTION = "sel_ids"          # Map: selected row ids
 PINS = "pins"                  # Map -> Compare: {"A": row, "B": row}
-HISTORY = "history"            # Predict: the last (task, text) inputs
+HISTORY = "history"            # Predict: the last (task, text, validation row or None) inputs
 LINKED = "linked_ids"          # Methods: example ids selected in either map
 SWAP_FOR = "swap_for"          # Compare: the pair the swap was asked for
 TRAIN_LAUNCHED = "train_launched"  # Train: runs started in this session (a fresh run name each)
@@ -13,10 +13,10 @@ def compare_row(slot: str) -> str:
     return f"cmp_row_{slot}"
 
 
-def kept(key: str) -> str:
-    """Where `state.kept` keeps a widget's value while its page is not shown."""
+def sticky(key: str) -> str:
+    """Where `state.sticky` keeps a widget's value while its page is not shown."""
     return f"_kept.{key}"
 
 
 # Row ids, pins and inputs refer to one checkpoint's extraction: dropped when the checkpoint changes.
-PER_CHECKPOINT = (SELECTION, PINS, HISTORY, LINKED, SWAP_FOR, *(k for s in "AB" for k in (compare_row(s), kept(compare_row(s)))))
+PER_CHECKPOINT = (SELECTION, PINS, HISTORY, LINKED, SWAP_FOR, *(k for s in "AB" for k in (compare_row(s), sticky(compare_row(s)))))

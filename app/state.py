@@ -3,26 +3,30 @@ vector name, projection settings), and the few session-state values the pages sh
 from __future__ import annotations
 
 import importlib
-from concurrent.futures import ThreadPoolExecutor
 import os
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 import streamlit as st
 
-from analysis.extraction import Extraction, load_extraction
-from analysis.neighbors import KnnPlacer, NeighborIndex
-from analysis.projection import Projection, ProjectionSettings
-from analysis.report import DEFAULT_MAP, extraction_report, projection_cache
+from analysis.data.tasks import Task, get_task
+from analysis.extract.reader import Extraction, load_extraction
+from analysis.layout import CONFIG, projection_cache
+from analysis.maps.neighbors import KnnPlacer, NeighborIndex
+from analysis.maps.projection import DEFAULT_MAP, Projection, ProjectionSettings
+from analysis.maps.quality import kmeans
+from analysis.maps.report import extraction_report, saved_report
 from app import config, keys
-from app.services import maps, reports
+from app.services import catalog, maps
 from app.services.catalog import Ckpt, discover
 
 if TYPE_CHECKING:  # the model stack (torch, transformers) loads on first use, not with the map
-    from analysis.live import LiveModel, LiveResult, SwapResult
+    from analysis.extract.live import LiveModel, LiveResult, SwapResult
 
 COLOR_FIELDS = ["task", "label", "output_type", "correct", "cluster", "prediction", "target", "split"]
 
@@ -33,6 +37,12 @@ COLOR_FIELDS = ["task", "label", "output_type", "correct", "cluster", "predictio
 def checkpoint_paths() -> dict[str, str]:
     """Refreshed every few seconds, so runs finished on the Train page appear in the picker."""
     return {name: str(path) for name, path in discover(config.CHECKPOINT_DIRS, config.RUNS_DIR).items()}
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def ranking(ckpts: tuple[Ckpt, ...]) -> pd.DataFrame:
+    """The Methods page's table, recomputed only when a checkpoint's files change (each Ckpt carries a stamp)."""
+    return catalog.ranking({c.name: c.dir for c in ckpts})
 
 
 def checkpoint(name: str | None = None) -> Ckpt | None:
@@ -46,10 +56,10 @@ def checkpoint(name: str | None = None) -> Ckpt | None:
 def start_warmup() -> None:
     """Once per process, in the background: import the model stack (torch, transformers: several seconds) so the
     first prediction does not pay for it, and compile UMAP's kernels in the (niced) projection worker."""
-    threading.Thread(target=importlib.import_module, args=("analysis.live",), daemon=True).start()
+    threading.Thread(target=importlib.import_module, args=("analysis.extract.live",), daemon=True).start()
     threading.Thread(target=exit_after_stop, daemon=True, name="hyperlens-exit").start()
     if config.WARMUP_UMAP:
-        projection_jobs().warm_up()
+        projections().warm_up()
 
 
 def exit_after_stop(grace: float = config.EXIT_GRACE_SECONDS, poll: float = 0.2) -> None:
@@ -69,11 +79,22 @@ def extraction(ckpt: Ckpt) -> Extraction:
     return load_extraction(ckpt.dir)
 
 
+@st.cache_resource(max_entries=32, show_spinner=False)
+def task(ckpt: Ckpt, name: str) -> Task | None:
+    """A task as the checkpoint was trained on it; None when it cannot be rebuilt here (its inputs are then
+    edited as raw text)."""
+    specs = {spec["name"]: spec for spec in catalog.read_json(ckpt.dir / CONFIG).get("task_specs", [])}
+    try:
+        return get_task(specs.get(name, name))
+    except (ValueError, TypeError):  # DataError is a ValueError
+        return None
+
+
 @st.cache_resource(max_entries=2, show_spinner="Loading the model…")
 def live_model(ckpt: Ckpt) -> LiveModel:
     import torch
 
-    from analysis.live import LiveModel
+    from analysis.extract.live import LiveModel
     torch.set_num_threads(config.SERVER_THREADS)  # every session shares these; more would only contend
     return LiveModel.from_checkpoint(ckpt.dir)
 
@@ -83,28 +104,17 @@ def neighbor_index(ckpt: Ckpt, vector: str = "embedding") -> NeighborIndex:
     return NeighborIndex(extraction(ckpt).vectors(vector))
 
 
-@st.cache_resource(max_entries=16, show_spinner="Projecting…")
-def _projection(ckpt: Ckpt, vector: str, settings: ProjectionSettings) -> Projection:
-    if (p := maps.available(extraction(ckpt).vectors(vector), settings, projection_cache(ckpt.dir))) is None:
-        raise LookupError  # not cached, and exceptions are not cached either: a finished fit is picked up later
-    return p
+@st.cache_resource(show_spinner=False)
+def projections() -> maps.ProjectionManager:
+    return maps.ProjectionManager()
 
 
 def projection(ckpt: Ckpt, vector: str, settings: ProjectionSettings) -> tuple[Projection, bool]:
-    """(map, is_requested): the requested map when cached or instant, else a PCA of the same dimension."""
-    try:
-        return _projection(ckpt, vector, settings), True
-    except LookupError:
-        return _projection(ckpt, vector, maps.fallback(settings)), False
-
-
-@st.cache_resource(show_spinner=False)
-def projection_jobs() -> maps.ProjectionJobs:
-    return maps.ProjectionJobs()
-
-
-def job_key(ckpt: Ckpt, vector: str, settings: ProjectionSettings) -> str:
-    return f"{ckpt.path}|{ckpt.stamp}|{vector}|{settings}"
+    """(map, is_requested): the requested map when shipped, cached or instant, else a PCA of the same dimension."""
+    X, shipped = extraction(ckpt).vectors(vector), projection_cache(ckpt.dir)
+    if (p := projections().get(X, settings, shipped)) is not None:
+        return p, True
+    return projections().get(X, maps.fallback(settings), shipped), False
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
@@ -115,12 +125,12 @@ def placer(ckpt: Ckpt, vector: str, settings: ProjectionSettings) -> KnnPlacer:
 
 @st.cache_data(max_entries=16, show_spinner="Clustering in the original space…")
 def clusters(ckpt: Ckpt, vector: str, k: int) -> np.ndarray:
-    return maps.kmeans_labels(extraction(ckpt).vectors(vector), k)
+    return kmeans(extraction(ckpt).vectors(vector), k)
 
 
 @st.cache_data(max_entries=16, show_spinner="Computing the cluster-quality report…")
 def report(ckpt: Ckpt, vector: str, settings: ProjectionSettings) -> dict:
-    if hit := reports.precomputed(ckpt.dir, vector):
+    if hit := saved_report(ckpt.dir, vector):
         return hit
     # computed with the map shown, so the trustworthiness score never waits for a UMAP compile
     return extraction_report(extraction(ckpt), vector, projection(ckpt, vector, settings)[0].coords)
@@ -163,24 +173,24 @@ def swap(ckpt: Ckpt, a: tuple[str, str], b: tuple[str, str]) -> SwapResult:
 
 # --- session state ---
 
-def kept(widget, label: str, key: str, default, **kw):
+def sticky(widget, label: str, key: str, default, **kw):
     """A widget whose value survives page switches (Streamlit drops widget state when its page is not shown)."""
-    value = st.session_state.get(key, st.session_state.get(keys.kept(key), default))
+    value = st.session_state.get(key, st.session_state.get(keys.sticky(key), default))
     if "options" in kw and value not in kw["options"]:  # e.g. a layer the new checkpoint does not have
         value = default
     st.session_state[key] = value
-    st.session_state[keys.kept(key)] = value = widget(label, key=key, **kw)
+    st.session_state[keys.sticky(key)] = value = widget(label, key=key, **kw)
     return value
 
 
 def color_by() -> str:
     """The colour chosen by any page's "Colour by" picker (views.color_picker), "task" until then."""
-    return st.session_state.get(keys.COLOR_BY, st.session_state.get(keys.kept(keys.COLOR_BY), "task"))
+    return st.session_state.get(keys.COLOR_BY, st.session_state.get(keys.sticky(keys.COLOR_BY), "task"))
 
 
 def map_settings() -> tuple[str, ProjectionSettings]:
     """The vector and projection chosen on the Map page (DEFAULT_MAP until then); every page maps the same way."""
-    get = lambda name, default: st.session_state.get(keys.kept(f"map_{name}"), default)  # noqa: E731
+    get = lambda name, default: st.session_state.get(keys.sticky(f"map_{name}"), default)  # noqa: E731
     d = DEFAULT_MAP
     settings = ProjectionSettings(method=get("method", d.method), n_components=get("dims", d.n_components),
                                   pca_dims=50 if get("pca50", False) else None, seed=get("seed", d.seed),

@@ -11,11 +11,12 @@ import pandas as pd
 import streamlit as st
 
 from analysis.errors import CheckpointError
-from analysis.extraction import Extraction
-from analysis.projection import Projection
-from analysis.report import projection_cache
+from analysis.extract.reader import Extraction
+from analysis.layout import projection_cache
+from analysis.maps import quality
+from analysis.maps.projection import Projection
 from app import config, keys, state
-from app.services import figures, maps, reports, selection
+from app.services import figures, maps, selection
 from app.services.catalog import Ckpt
 
 log = logging.getLogger("hyperlens.app")
@@ -85,8 +86,8 @@ def current_map(ckpt: Ckpt, ext: Extraction) -> MapView:
 def color_picker(container=st) -> str:
     """The "Colour by" choice, shared by every page's map. It sits by the map, inside the map's fragment, so a
     recolour reruns only the map."""
-    return state.kept(container.selectbox, "Colour by", keys.COLOR_BY, "task", options=state.COLOR_FIELDS,
-                      format_func=lambda f: f.replace("_", " "))
+    return state.sticky(container.selectbox, "Colour by", keys.COLOR_BY, "task", options=state.COLOR_FIELDS,
+                        format_func=lambda f: f.replace("_", " "))
 
 
 def color_values(view: MapView, color_by: str) -> pd.Series:
@@ -149,35 +150,36 @@ def projection_status(view: MapView) -> None:
     """When the requested map is not computed yet: say so, and offer to fit it in the background."""
     if view.exact:
         return
-    wanted = state.map_settings()[1]
-    name, key = wanted.method.upper(), state.job_key(view.ckpt, view.vector, wanted)
-    job = state.projection_jobs().get(key)
-    if job is not None and (not job.done() or job.exception() is None):
+    wanted, manager = state.map_settings()[1], state.projections()
+    X, name = view.ext.vectors(view.vector), wanted.method.upper()
+    key = manager.key(X, wanted)
+    status = manager.status(key)
+    if status.state == "running":
         _await_job(key, name)
         return
     c1, c2 = st.columns([3, 1])
-    if job is None:
+    if status.state == "none":
         c1.info(f"The {name} map with these settings is not computed yet: showing PCA meanwhile.")
     else:
-        c1.error(f"The {name} fit failed: {job.exception()}. Change the settings or try again.")
+        c1.error(f"The {name} fit failed: {status.error}. Change the settings or try again.")
     if c2.button(f"Compute {name}", help="Runs in the background; the map switches when it is done"):
-        state.projection_jobs().submit(key, view.ext.vectors(view.vector), wanted, projection_cache(view.ckpt.dir))
+        manager.submit(X, wanted, projection_cache(view.ckpt.dir))
         st.rerun()
 
 
 @st.fragment(run_every=2)
 def _await_job(key: str, name: str) -> None:
-    jobs = state.projection_jobs()
-    job = jobs.get(key)
-    if job is None or job.done():
+    manager = state.projections()
+    status = manager.status(key)
+    if status.state != "running":
         st.rerun()  # the whole page: the map switches to the new projection (or shows the failure)
-    compiling = name == "UMAP" and not jobs.umap_ready()
+    compiling = name == "UMAP" and not manager.umap_ready()
     c1, c2 = st.columns([5, 1], vertical_alignment="center")
-    c1.info(f"Computing the {name} map in the background: {jobs.elapsed(key):.0f} s so far"
+    c1.info(f"Computing the {name} map in the background: {status.seconds:.0f} s so far"
             f"{' (compiling UMAP kernels first, once per server)' if compiling else ''}. Showing PCA meanwhile.",
             icon=":material/hourglass_top:")
     if c2.button("Cancel", key=f"cancel_{key}", help="Stop this fit; the PCA map stays"):
-        jobs.cancel(key)
+        manager.cancel(key)
         st.rerun()
 
 
@@ -191,16 +193,16 @@ def quality_tables(report: dict, compact: bool = False) -> None:
     st.caption(f"Original {report.get('vector', 'embedding')} space, cosine · n={report['n']} · k={report['k']} · "
                "shuffled-label baselines beside each score")
     if compact:
-        st.dataframe(reports.summary_table(report), width="stretch")
+        st.dataframe(quality.summary(report), width="stretch")
         return
-    facets = reports.facet_table(report)
+    facets = quality.facet_table(report)
     st.dataframe(facets, hide_index=True, width="stretch", column_config=three_decimals(facets))
-    st.caption(reports.EXPLAIN)
-    if not (within := reports.within_task_table(report)).empty:
+    st.caption(quality.EXPLAIN)
+    if not (within := quality.within_task_table(report)).empty:
         st.markdown("**Label kNN accuracy within each task**")
         st.dataframe(within, hide_index=True, width="stretch", column_config=three_decimals(within))
     if report.get("trustworthiness") is not None:
         st.caption(f"Trustworthiness@{report['k']} of the 2-D map (map quality): {report['trustworthiness']:.3f}")
     st.markdown(f"**k-means clusters (original space, k = {len(report['clusters'])})**")
-    clusters = reports.clusters_table(report)
+    clusters = quality.clusters_table(report)
     st.dataframe(clusters, hide_index=True, width="stretch", column_config=three_decimals(clusters))

@@ -12,10 +12,10 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from analysis.backbone import load_backbone  # noqa: E402
-from analysis.extract import layer_vectors  # noqa: E402
-from analysis.model import HyperLensModel  # noqa: E402
-from analysis.tasks import BUILTIN_SUITE, get_task  # noqa: E402
+from analysis.data.tasks import BUILTIN_SUITE, get_task  # noqa: E402
+from analysis.extract.vectors import layer_vectors  # noqa: E402
+from analysis.model.backbone import load_backbone  # noqa: E402
+from analysis.model.hyperlens import HyperLensModel  # noqa: E402
 from bench.common import median_time, ratio_table  # noqa: E402
 from bench.projection_bench import bench_knn_placement, bench_umap_fit, format_rows  # noqa: E402
 

@@ -40,7 +40,7 @@ def bench_knn_placement(n_ref: int = 20_000, dim: int = 384, k: int = 10, n_quer
     """Per-point KnnPlacer latency vs one brute-force sklearn NearestNeighbors query per point."""
     from sklearn.neighbors import NearestNeighbors
 
-    from analysis.neighbors import KnnPlacer
+    from analysis.maps.neighbors import KnnPlacer
 
     X = _blobs(n_ref, dim, seed)
     rng = np.random.default_rng(seed)
@@ -63,7 +63,7 @@ def bench_knn_placement(n_ref: int = 20_000, dim: int = 384, k: int = 10, n_quer
 
 def bench_umap_fit(sizes: tuple[int, ...] = (10_000, 50_000), dim: int = 384, seed: int | None = 0) -> list[Row]:
     """UMAP fit time after warm-up, per size without (baseline) and with PCA-50 pre-reduction."""
-    from analysis.projection import ProjectionSettings, project, warmup_umap
+    from analysis.maps.projection import ProjectionSettings, project, warmup_umap
 
     start = time.perf_counter()
     warmup_umap(seed=seed)

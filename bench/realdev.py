@@ -18,8 +18,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from analysis.tasks import REALDEV_SUITE, get_task  # noqa: E402
-from analysis.tasks.baseline import baseline  # noqa: E402
+from analysis.data.tasks import REALDEV_SUITE, get_task  # noqa: E402
+from analysis.data.tasks.baseline import baseline  # noqa: E402
+from analysis.layout import METRICS, TRAINING_LOG  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "realdev" / "data"
 
@@ -28,11 +29,11 @@ def throughput(data_dir: str, steps: int, rounds: int) -> dict[str, float]:
     """Training examples per second of the adapter recipe, per batching mode (best of interleaved rounds)."""
     import torch
 
-    from analysis.backbone import load_backbone
-    from analysis.data import MultiTaskSampler, collate, example_costs, target_length
-    from analysis.model import HyperLensModel
-    from analysis.recipes import METHOD_CONFIGS
-    from analysis.train import TrainConfig, split_selection
+    from analysis.data.batching import MultiTaskSampler, collate, example_costs, target_length
+    from analysis.model.backbone import load_backbone
+    from analysis.model.hyperlens import HyperLensModel
+    from analysis.train.loop import TrainConfig, split_selection
+    from analysis.train.recipes import METHOD_CONFIGS
 
     cfg = TrainConfig(tasks=list(REALDEV_SUITE), data_dir=data_dir)
     tasks = [get_task(t) for t in sorted(cfg.tasks)]
@@ -59,12 +60,12 @@ def throughput(data_dir: str, steps: int, rounds: int) -> dict[str, float]:
 
 
 def train_method(method: str, data_dir: str, out: Path, steps: int | None, overwrite: bool) -> tuple[dict, float, int]:
-    from analysis.recipes import METHOD_CONFIGS, REALDEV, TRAINING
-    from analysis.train import TrainConfig, train
+    from analysis.train.loop import TrainConfig, train
+    from analysis.train.recipes import METHOD_CONFIGS, REALDEV, TRAINING
 
     cfg = TrainConfig(method=method, tasks=list(REALDEV_SUITE), data_dir=data_dir, method_config=METHOD_CONFIGS[method],
                       **TRAINING, **{**REALDEV, **({"steps": steps, "eval_every": max(1, steps // 4)} if steps else {})})
-    if (out / "metrics.json").exists() and not overwrite:
+    if (out / METRICS).exists() and not overwrite:
         sys.exit(f"{out} already holds a trained run; pass --overwrite to train it again, or --checkpoints {out}")
     t0 = time.time()
     result = train(cfg, out, command=f"bench/realdev.py --methods {method}", overwrite=overwrite)
@@ -72,12 +73,12 @@ def train_method(method: str, data_dir: str, out: Path, steps: int | None, overw
 
 
 def score_checkpoint(path: Path, data_dir: str) -> tuple[dict, float, int]:
-    from analysis.checkpoint import load_checkpoint
-    from analysis.evaluate import evaluate
+    from analysis.model.checkpoint import load_checkpoint
+    from analysis.train.evaluate import evaluate
 
     model = load_checkpoint(path)
     training = model.config.get("training", {})
-    log = path / "training_log.jsonl"
+    log = path / TRAINING_LOG
     seconds = json.loads(log.read_text().splitlines()[-1])["seconds"] if log.is_file() else float("nan")
     return (evaluate(model, list(REALDEV_SUITE), "validation", data_dir, max_source_length=training.get("max_source_length", 128)),
             seconds, training.get("steps", 0))

@@ -1,5 +1,10 @@
 """Training-step time per method on the MiniLM backbone (batch 32, source 128, target 16), as a ratio
-to the shared-adapter baseline measured in the same run. Run: python bench/step_time.py"""
+to the shared-adapter baseline measured in the same run. Run: python bench/step_time.py [--configs shipped]
+
+--configs bottleneck (default): every method with the same adapter width (64), so a method with more adapter sites
+                                does more work (Hyperformer++: 24 serial sites against the adapter's 12 parallel ones)
+--configs shipped:              each method's shipped options (analysis/train/recipes.py), within 2% of each other in
+                                trainable parameters: the cost at the budget the methods are compared at"""
 from __future__ import annotations
 
 import argparse
@@ -9,8 +14,9 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from analysis.backbone import load_backbone  # noqa: E402
-from analysis.model import HyperLensModel  # noqa: E402
+from analysis.model.backbone import load_backbone  # noqa: E402
+from analysis.model.hyperlens import HyperLensModel  # noqa: E402
+from analysis.train.recipes import METHOD_CONFIGS  # noqa: E402
 from bench.common import median_time, ratio_table  # noqa: E402
 
 ADAPTER_DIM = 64  # the same bottleneck for every method
@@ -23,12 +29,13 @@ CONFIGS = {
     "lora": {},
 }
 TARGETS = {"hyperdecoder": 1.15, "hyperformer": 1.10, "hyperloader": 1.10}
+SHIPPED = {m: METHOD_CONFIGS.get(m, {}) for m in CONFIGS}
 TASKS = ["a", "b", "c", "d"]
 
 
-def make_step(method: str, batch: int, src: int, tgt: int):
+def make_step(method: str, batch: int, src: int, tgt: int, config: dict):
     torch.manual_seed(0)
-    model = HyperLensModel.build(load_backbone("minilm"), method, TASKS, CONFIGS[method]).train()
+    model = HyperLensModel.build(load_backbone("minilm"), method, TASKS, config).train()
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
     vocab = model.backbone.config.decoder.vocab_size
     ids = torch.randint(1000, vocab, (batch, src))
@@ -51,15 +58,16 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--rounds", type=int, default=2, help="interleaved rounds over all methods (noise control)")
     ap.add_argument("--methods", nargs="+", default=list(CONFIGS))
+    ap.add_argument("--configs", choices=("bottleneck", "shipped"), default="bottleneck")
     a = ap.parse_args()
-    torch.set_num_threads(torch.get_num_threads())
-    steps = {m: make_step(m, a.batch, a.source_length, a.target_length) for m in a.methods}
+    configs = CONFIGS if a.configs == "bottleneck" else SHIPPED
+    steps = {m: make_step(m, a.batch, a.source_length, a.target_length, configs[m]) for m in a.methods}
     best = {m: float("inf") for m in a.methods}
     for _ in range(a.rounds):  # interleave so drift in machine load hits every method alike
         for m, step in steps.items():
             best[m] = min(best[m], median_time(step, a.repeats))
-    print(ratio_table(f"training step, MiniLM bert2bert, batch {a.batch}, source {a.source_length}, "
-                      f"target {a.target_length} ({torch.get_num_threads()} threads)",
+    print(ratio_table(f"training step, MiniLM bert2bert, {a.configs} configs, batch {a.batch}, source "
+                      f"{a.source_length}, target {a.target_length} ({torch.get_num_threads()} threads)",
                       [(m, best[m]) for m in a.methods], baseline="adapter", targets=TARGETS))
 
 

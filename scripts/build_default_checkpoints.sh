@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
-# The shared recipe is analysis/recipes.py's TRAINING (lr 1e-3, 100 warm-up steps, seed 42); batching and sampling
+# The shared recipe is analysis/train/recipes.py's TRAINING (lr 1e-3, 100 warm-up steps, seed 42); batching and sampling
 # follow each method (length-grouped mixed batches; one task per batch at T=10 for the hyperformer and hyperloader); 40 examples per
 # task are held out of train to select the best step.
 COMMON=(--lr 1e-3 --warmup-steps 100 --eval-examples 40 --seed 42 --save-dtype fp16)
@@ -15,7 +15,7 @@ METHODS=(hyperdecoder adapter hyperformer hyperloader pha)  # the same recipe an
 for m in "${METHODS[@]}"; do
   [ -f "checkpoints/$m-builtin/metrics.json" ] || \
     $PY -m analysis train --method "$m" "${COMMON[@]}" "${RECIPE[@]}" --output "checkpoints/$m-builtin" \
-      --config "$($PY -c "import json, sys; from analysis.recipes import METHOD_CONFIGS; print(json.dumps(METHOD_CONFIGS[sys.argv[1]]))" "$m")"
+      --config "$($PY -c "import json, sys; from analysis.train.recipes import METHOD_CONFIGS; print(json.dumps(METHOD_CONFIGS[sys.argv[1]]))" "$m")"
 done
 for m in "${METHODS[@]}"; do
   c="checkpoints/$m-builtin"

@@ -1,18 +1,16 @@
-"""The explorer's pages under AppTest, on a tiny trained checkpoint (tests/app_fixture.py)."""
+"""The explorer's pages under AppTest, on a tiny trained checkpoint (the app_env fixture in conftest.py)."""
 from pathlib import Path
 
 import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from tests.app_fixture import app_env  # noqa: F401 -- the session fixture
-
 NAME = "tiny-hyperdecoder"
 APP = str(Path(__file__).resolve().parents[1] / "app" / "streamlit_app.py")
 
 
 @pytest.fixture
-def app(app_env, monkeypatch):  # noqa: F811
+def app(app_env, monkeypatch):
     import app.config as config
 
     monkeypatch.setattr(config, "CHECKPOINT_DIRS", [app_env["checkpoints"]])
@@ -136,7 +134,7 @@ def test_3d_map(app):
 
 def test_slow_projection_runs_in_the_background_then_replaces_pca(app):
     import app.state as state
-    from analysis.projection import ProjectionSettings
+    from analysis.maps.projection import ProjectionSettings
     from app.services.catalog import Ckpt
 
     at = app()
@@ -144,7 +142,8 @@ def test_slow_projection_runs_in_the_background_then_replaces_pca(app):
     assert any("not computed yet" in i.value for i in at.info)
     next(b for b in at.button if b.label == "Compute TSNE").click().run()
     ckpt = Ckpt.at(NAME, Path(state.checkpoint_paths()[NAME]))
-    state.projection_jobs().get(state.job_key(ckpt, "embedding", ProjectionSettings(method="tsne"))).result(timeout=240)
+    X = state.extraction(ckpt).vectors("embedding")
+    state.projections().result(state.projections().key(X, ProjectionSettings(method="tsne")), timeout=240)
     at.run()
     assert_clean(at)
     assert any("TSNE 2-D" in c.value for c in at.caption)
@@ -153,7 +152,7 @@ def test_slow_projection_runs_in_the_background_then_replaces_pca(app):
 def test_a_background_fit_can_be_cancelled(app, monkeypatch):
     import app.services.maps as maps
     import app.state as state
-    from analysis.projection import ProjectionSettings
+    from analysis.maps.projection import ProjectionSettings
     from app.services.catalog import Ckpt
 
     monkeypatch.setattr(maps.Worker, "submit", lambda self, fn, *a: maps.Future())  # a fit that never ends by itself
@@ -162,12 +161,13 @@ def test_a_background_fit_can_be_cancelled(app, monkeypatch):
     at.radio(key="map_dims").set_value(3).run()  # a map no other test computes
     next(b for b in at.button if b.label == "Compute TSNE").click().run()
     ckpt = Ckpt.at(NAME, Path(state.checkpoint_paths()[NAME]))
-    key = state.job_key(ckpt, "embedding", ProjectionSettings(method="tsne", n_components=3))
-    assert not state.projection_jobs().get(key).done()
+    manager = state.projections()
+    key = manager.key(state.extraction(ckpt).vectors("embedding"), ProjectionSettings(method="tsne", n_components=3))
+    assert manager.status(key).state == "running"
     assert any("so far" in i.value for i in at.info)  # the elapsed time is shown
     next(b for b in at.button if b.label == "Cancel").click().run()
     assert_clean(at)
-    assert state.projection_jobs().get(key) is None
+    assert manager.status(key).state == "none"
     assert any("not computed yet" in i.value for i in at.info)
 
 
@@ -188,3 +188,20 @@ def test_compare_two_typed_inputs_each_wait_on_their_own_model_call(app):
     at.run()
     assert_clean(at)
     assert sum(m.value.startswith("**Output:**") for m in at.markdown) == 2
+
+
+def test_predict_edits_a_task_input_field_by_field_and_shows_the_target_only_when_unedited(app):
+    at = app("predict")
+    at.selectbox(key="predict_task").select("qa").run()
+    fields = [t.label for t in at.text_area]
+    assert fields == ["question", "context"]  # the task's own fields, in its order
+    next(b for b in at.button if b.label == "Predict").click().run()
+    assert_clean(at)
+    shown = next(m.value for m in at.markdown if m.value.startswith("**Prediction**"))
+    assert "target" in shown
+    at.text_area[1].input(at.text_area[1].value + " it rained.")
+    next(b for b in at.button if b.label == "Predict").click().run()
+    assert_clean(at)
+    shown = next(m.value for m in at.markdown if m.value.startswith("**Prediction**"))
+    task, text, row = at.session_state["history"][-1]
+    assert text.endswith("it rained.") and row is None and "target" not in shown

@@ -5,9 +5,9 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from analysis.backbone import load_backbone
-from analysis.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from analysis.model import HyperLensModel
+from analysis.model.backbone import load_backbone
+from analysis.model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from analysis.model.hyperlens import HyperLensModel
 
 
 @pytest.fixture
@@ -20,7 +20,7 @@ def ckpt(tmp_path):
 def test_config_records_everything_needed(ckpt):
     path, model = ckpt
     cfg = json.loads((path / "config.json").read_text())
-    assert cfg["method"] == "hyperdecoder" and cfg["tasks"] == ["a", "b"]
+    assert cfg["method"] == "hyperdecoder" and cfg["tasks"] == ["a", "b"] and cfg["adapts_per"] == "input"
     assert cfg["backbone"]["name"] == "tiny-t5" and len(cfg["backbone"]["config_hash"]) == 16
     assert {"torch", "transformers", "safetensors", "hyperlens", "python"} <= set(cfg["versions"])
     assert cfg["method_config"]["decoder_adapter_dim"] == 4 and cfg["metrics"] == {"average": 1.0}
@@ -40,7 +40,7 @@ def test_failed_write_leaves_the_old_checkpoint_intact(ckpt, monkeypatch):
 
     def boom(*a, **k):
         raise OSError("disk full")
-    monkeypatch.setattr("analysis.checkpoint.save_file", boom)
+    monkeypatch.setattr("analysis.model.checkpoint.save_file", boom)
     with pytest.raises(OSError):
         save_checkpoint(model, path)
     assert (path / "adapter_model.safetensors").read_bytes() == before

@@ -8,15 +8,17 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from analysis import extract as X
 from analysis.__main__ import main
-from analysis.backbone import load_backbone
-from analysis.checkpoint import save_checkpoint
-from analysis.extract import extract, load_extraction
-from analysis.live import LiveModel
-from analysis.methods import ForwardState, Site
-from analysis.methods.layers import AdapterWeights, GeneratedAdapter
-from analysis.model import HyperLensModel
+from analysis.extract import writer as X
+from analysis.extract.live import LiveModel
+from analysis.extract.vectors import layer_vectors
+from analysis.extract.reader import META_COLUMNS, load_extraction
+from analysis.extract.writer import extract
+from analysis.model.backbone import load_backbone
+from analysis.model.checkpoint import save_checkpoint
+from analysis.model.hyperlens import HyperLensModel
+from analysis.model.methods import ForwardState, Site
+from analysis.model.methods.layers import AdapterWeights, GeneratedAdapter
 
 TASKS = ["qa", "sentiment", "topic"]
 
@@ -34,7 +36,7 @@ def tiny(method="hyperdecoder", config=None):
 def test_columns_and_shapes(tmp_path):
     path = extract(tiny(), tmp_path, max_examples=6, batch_size=4, max_new_tokens=4, progress=False)
     df = pq.read_table(path).to_pandas()
-    assert list(df.columns[:10]) == X.META_COLUMNS
+    assert list(df.columns[:10]) == META_COLUMNS
     assert len(df) == 18 and df["row"].tolist() == list(range(18)) and df["id"].is_unique
     assert sorted(df["task"].unique()) == TASKS
     assert set(df["output_type"]) == {"span", "label"}
@@ -55,7 +57,7 @@ def test_batching_does_not_change_results(tmp_path):
     kw = dict(max_examples=5, max_new_tokens=4, progress=False, vector_dtype="float32")
     one = pq.read_table(extract(model, tmp_path / "b1", batch_size=1, **kw)).to_pandas()
     many = pq.read_table(extract(model, tmp_path / "b7", batch_size=7, **kw)).to_pandas()
-    pd.testing.assert_frame_equal(one[X.META_COLUMNS], many[X.META_COLUMNS])
+    pd.testing.assert_frame_equal(one[META_COLUMNS], many[META_COLUMNS])
     for col in [c for c in one.columns if c.startswith(("embedding", "params.", "norm."))]:
         np.testing.assert_allclose(np.stack(one[col]) if one[col].dtype == object else one[col],
                                    np.stack(many[col]) if many[col].dtype == object else many[col], atol=1e-5)
@@ -89,10 +91,10 @@ def test_head_generated_weights_are_sketched_without_building_them(dims):
     ids, mask = model.tokenize(["a short input", "another, rather longer input text"])
     state = model.conditioning(ids, mask, model.task_ids(["qa", "topic"]))
     assert all(isinstance(w, GeneratedAdapter) for w in state.generated.values())
-    fast = X.layer_vectors(state, dims)
+    fast = layer_vectors(state, dims)
     assert all(w._weights is None for w in state.generated.values())  # nothing materialised
     state.generated = {site: w.weights for site, w in state.generated.items()}
-    built = X.layer_vectors(state, dims)
+    built = layer_vectors(state, dims)
     for got, want in zip(fast, built):
         assert got.keys() == want.keys()
         for layer in want:
@@ -113,23 +115,23 @@ def test_extraction_resumes_from_finished_shards(tmp_path, monkeypatch):
     model = tiny()
     full = pq.read_table(extract(model, tmp_path / "full", max_examples=6, shard_size=6, predictions=False,
                                  progress=False)).to_pandas()
-    real, seen = X.conditioning_vectors, []
+    real, seen = X.batch_vectors, []
 
     def crash_on_third_shard(*a, **k):
         seen.append(1)
         if len(seen) == 3:
             raise KeyboardInterrupt
         return real(*a, **k)
-    monkeypatch.setattr(X, "conditioning_vectors", crash_on_third_shard)
+    monkeypatch.setattr(X, "batch_vectors", crash_on_third_shard)
     with pytest.raises(KeyboardInterrupt):
         extract(model, tmp_path / "part", max_examples=6, shard_size=6, batch_size=6, predictions=False, progress=False)
     assert len(list((tmp_path / "part" / "validation.parts").glob("part-*.parquet"))) == 2
     seen.clear()
-    monkeypatch.setattr(X, "conditioning_vectors", lambda *a, **k: (seen.append(1), real(*a, **k))[1])
+    monkeypatch.setattr(X, "batch_vectors", lambda *a, **k: (seen.append(1), real(*a, **k))[1])
     resumed = pq.read_table(extract(model, tmp_path / "part", max_examples=6, shard_size=6, batch_size=6,
                                     predictions=False, progress=False)).to_pandas()
     assert len(seen) == 1  # only the unfinished shard ran again
-    pd.testing.assert_frame_equal(full[X.META_COLUMNS], resumed[X.META_COLUMNS])
+    pd.testing.assert_frame_equal(full[META_COLUMNS], resumed[META_COLUMNS])
     assert not (tmp_path / "part" / "validation.parts").exists()
 
 
@@ -152,7 +154,7 @@ def test_sketch_is_fixed_and_preserves_geometry():
         w = AdapterWeights(*(torch.randn(s, generator=g) for s in [(n, d, a), (n, a), (n, a, d), (n, d)]))
         return ForwardState(task_ids=torch.zeros(n, dtype=torch.long), generated={Site("decoder", 0, "ffn_parallel"): w}), w
     big, w = state(100, 25)  # 5,125 parameters per instance
-    (s1, n1), (s2, _) = X.layer_vectors(big, 256), X.layer_vectors(big, 256)
+    (s1, n1), (s2, _) = layer_vectors(big, 256), layer_vectors(big, 256)
     full = torch.cat([t.flatten(1) for _, t in sorted(w.tensors().items())], dim=1).numpy()
     assert np.array_equal(s1["decoder.0"], s2["decoder.0"]) and s1["decoder.0"].shape == (50, 256)
     np.testing.assert_allclose(n1["decoder.0"], np.linalg.norm(full, axis=1), rtol=1e-5)
@@ -160,7 +162,7 @@ def test_sketch_is_fixed_and_preserves_geometry():
     assert np.all((ratio > 0.75) & (ratio < 1.25))
     small, w = state(4, 2)  # 22 parameters: stored as they are, in sorted name order
     full = torch.cat([t.flatten(1) for _, t in sorted(w.tensors().items())], dim=1).numpy()
-    np.testing.assert_array_equal(X.layer_vectors(small, 256)[0]["decoder.0"], full)
+    np.testing.assert_array_equal(layer_vectors(small, 256)[0]["decoder.0"], full)
 
 
 def test_swap_changes_output_only_through_the_adapters(tmp_path):
@@ -181,8 +183,10 @@ def test_report_cli_json(tmp_path, capsys, monkeypatch):
     model = tiny()
     ckpt = save_checkpoint(model, tmp_path / "ck")
     extract(model, ckpt / "extraction", max_examples=12, predictions=False, progress=False)
-    from analysis import report
-    monkeypatch.setattr(report, "DEFAULT_MAP", report.ProjectionSettings(method="pca"))  # no UMAP compile here
+    from analysis.maps import projection, report
+    pca = projection.ProjectionSettings(method="pca")
+    for module in (projection, report):  # no UMAP compile here
+        monkeypatch.setattr(module, "DEFAULT_MAP", pca)
     assert main(["report", str(ckpt), "--json"]) == 0
     r = json.loads(capsys.readouterr().out)
     assert {"task", "label", "output_type"} <= set(r["knn_accuracy"])
@@ -206,7 +210,7 @@ def test_export_projector_and_parquet(tmp_path):
 
 
 def test_tag_predictions_are_shown_as_scored():
-    from analysis.extraction import scored_form
+    from analysis.extract.reader import scored_form
     meta = pd.DataFrame({"output_type": ["tags", "tags", "label"],
                          "target": ["o b-origin i-origin", "EU = org", "yes"],
                          "prediction": ["o b - origin i - origin", "EU = org", "y - e - s"]})
@@ -214,8 +218,8 @@ def test_tag_predictions_are_shown_as_scored():
 
 
 def test_a_live_prediction_carries_its_confidence_from_the_same_decoding():
-    from analysis.evaluate import predict
-    from analysis.tasks import Example
+    from analysis.data.tasks import Example
+    from analysis.train.evaluate import predict
     model = tiny()
     live = LiveModel(model, max_new_tokens=4)
     texts = ["sentiment sentence: it was fine", "qa question: who? context: ana won."]

@@ -4,12 +4,12 @@ import json
 import pytest
 import torch
 
-from analysis.backbone import load_backbone
-from analysis.checkpoint import load_checkpoint, save_checkpoint
-from analysis.methods import REGISTRY, Site, build_method
-from analysis.methods.base import GeneratedDecoderMethod
-from analysis.methods.layers import AdapterWeights, TaskGroups
-from analysis.model import HyperLensModel
+from analysis.model.backbone import load_backbone
+from analysis.model.checkpoint import load_checkpoint, save_checkpoint
+from analysis.model.hyperlens import HyperLensModel
+from analysis.model.methods import REGISTRY, Site, build_method
+from analysis.model.methods.base import GeneratedDecoderMethod
+from analysis.model.methods.layers import AdapterWeights, TaskGroups
 
 TASKS = ["qa", "sentiment"]
 FAMILIES = ["tiny-bert2bert", "tiny-t5", "tiny-bart"]
@@ -149,16 +149,19 @@ def test_batched_adapter_equals_per_instance_application():
     torch.testing.assert_close(w(x, "relu"), per_row)
 
 
+@pytest.mark.parametrize("tasks", [("qa",) * 3 + ("sentiment",), ("qa",) * 4, ("qa",) * 2 + ("sentiment",) * 2],
+                         ids=["unequal groups", "one group", "equal groups"])
 @pytest.mark.parametrize("method", ["hyperformer", "hyperloader", "task_adapters", "pha"])
-def test_task_sorted_training_batches_apply_weights_per_group_with_the_same_result(method, tiny_inputs):
-    """Training batches come sorted by task: each task's rows share one matmul (TaskGroups), no per-row copies."""
+def test_task_sorted_training_batches_apply_weights_per_group_with_the_same_result(method, tasks, tiny_inputs):
+    """Training batches come sorted by task: each task's rows share one matmul (TaskGroups), no per-row copies;
+    equal groups share one batched matmul, and a single-task batch a plain one."""
     model = build("tiny-bert2bert", method)
     perturb(model)
     for m in model.modules():  # train mode without dropout, so the two passes differ only in how weights apply
         if isinstance(m, torch.nn.Dropout):
             m.p = 0.0
-    b = batch(model, [*tiny_inputs, "qa question: when? context: in 1990."], tasks=("qa", "qa", "sentiment"),
-              targets=("a", "b", "c"))
+    sources = [*tiny_inputs, "qa question: when? context: in 1990.", "sentiment sentence: a fine, warm film"]
+    b = batch(model, sources, tasks=tasks, targets=("a", "b", "c", "d"))
     with torch.no_grad():
         grouped = model.train()(**b)
         gathered = model.eval()(**b)
@@ -220,7 +223,7 @@ def test_backbones_load_from_a_local_path(family, kind, tmp_path):
 
 
 def test_unloadable_backbone_gives_an_actionable_error(tmp_path):
-    from analysis.backbone import BackboneError
+    from analysis.model.backbone import BackboneError
     with pytest.raises(BackboneError, match="offline, use 'minilm'"):
         load_backbone("no-such-org/no-such-model")
     with pytest.raises(BackboneError, match="local directory"):
@@ -239,7 +242,7 @@ def test_lora_fits_attention_wider_than_the_model(method, tiny_inputs):
 
 @pytest.mark.parametrize("method", ["hyperformer", "hyperloader"])
 def test_post_ln_backbones_get_gated_serial_adapters_recorded_and_checked_on_load(method, tmp_path):
-    from analysis.checkpoint import CheckpointError
+    from analysis.model.checkpoint import CheckpointError
     post, pre = build("tiny-bert2bert", method), build("tiny-t5", method)
     assert post.method.config.serial_adapters == "gated" and pre.method.config.serial_adapters == "paper"
     assert any(n.startswith("method.gates") for n in post.trainable_state_dict())

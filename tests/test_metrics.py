@@ -2,7 +2,7 @@
 
 import pytest
 
-from analysis import metrics
+from analysis.data import metrics
 
 
 def test_accuracy():

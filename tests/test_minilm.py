@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-from analysis.backbone import load_backbone
-from analysis.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from analysis.evaluate import evaluate
-from analysis.model import HyperLensModel
-from analysis.params import parameter_report
-from analysis.train import TrainConfig, train
+from analysis.model.backbone import load_backbone
+from analysis.model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from analysis.model.hyperlens import HyperLensModel
+from analysis.model.params import parameter_report
+from analysis.train.evaluate import evaluate
+from analysis.train.loop import TrainConfig, train
 
 pytestmark = pytest.mark.slow
 
@@ -75,9 +75,9 @@ SHIPPED = sorted((Path(__file__).resolve().parents[1] / "checkpoints").glob("*-b
 
 @pytest.mark.parametrize("ckpt", SHIPPED, ids=[p.name for p in SHIPPED])
 def test_every_shipped_checkpoint_loads_and_opens_every_map_at_once(ckpt, minilm):
-    from analysis.extraction import load_extraction
-    from analysis.projection import ProjectionSettings, cached
-    from analysis.report import DEFAULT_MAP, projection_cache
+    from analysis.extract.reader import load_extraction
+    from analysis.layout import projection_cache
+    from analysis.maps.projection import DEFAULT_MAP, ProjectionSettings, cached
 
     model = load_checkpoint(ckpt, backbone=minilm)
     assert "auto" not in json.dumps(model.config["method_config"])  # the variant used is recorded

@@ -1,7 +1,14 @@
 import numpy as np
 import pytest
 
-from analysis.neighbors import KnnPlacer, NeighborIndex, compare_params, compare_vectors, natural_key, shared_neighbors
+from analysis.maps.neighbors import (
+    KnnPlacer,
+    NeighborIndex,
+    compare_params,
+    compare_vectors,
+    natural_key,
+    shared_neighbors,
+)
 
 
 @pytest.fixture

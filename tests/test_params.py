@@ -2,8 +2,8 @@
 import pytest
 
 from analysis.__main__ import main
-from analysis.backbone import load_backbone
-from analysis.params import count
+from analysis.model.backbone import load_backbone
+from analysis.model.params import count
 
 
 @pytest.mark.parametrize("preset,total", [("t5-v1_1-large", 783_150_080), ("t5-v1_1-base", 247_577_856),

@@ -4,8 +4,8 @@ import os
 import numpy as np
 import pytest
 
-from analysis import projection
-from analysis.projection import ProjectionSettings, project
+from analysis.maps import projection
+from analysis.maps.projection import ProjectionSettings, project
 
 
 @pytest.fixture

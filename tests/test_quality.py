@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn.datasets import make_blobs
 
-from analysis.quality import cluster_report, format_report
+from analysis.maps.quality import cluster_report, format_report
 
 KEYS = {"n", "k", "knn_accuracy", "within_task_label_knn", "within_task_label_knn_mean", "baseline",
         "silhouette", "ari", "nmi", "trustworthiness", "clusters"}

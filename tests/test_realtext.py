@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from analysis.data import MultiTaskSampler, task_probabilities
-from analysis.tasks import Example, get_task
-from analysis.tasks.tagging import entity_target, parse_entities
-from analysis.train import TrainConfig, split_selection, train
+from analysis.data.batching import MultiTaskSampler, task_probabilities
+from analysis.data.tasks import Example, get_task
+from analysis.data.tasks.tagging import entity_target, parse_entities
+from analysis.train.loop import TrainConfig, split_selection, train
 
 REALDEV = Path(__file__).resolve().parents[2] / "shared" / "realdev" / "data"
 
@@ -85,7 +85,7 @@ def tokenizer():
 @pytest.mark.slow
 @pytest.mark.skipif(not REALDEV.is_dir(), reason=f"the real-text suite is not at {REALDEV}")
 def test_default_recipe_learns_two_real_tasks(tmp_path):
-    from analysis.recipes import METHOD_CONFIGS, TRAINING
+    from analysis.train.recipes import METHOD_CONFIGS, TRAINING
 
     cfg = TrainConfig(**{**TRAINING, "warmup_steps": 5}, method="adapter", method_config=METHOD_CONFIGS["adapter"],
                       tasks=["trec", "ag_news"], data_dir=str(REALDEV), steps=40, batch_size=16, eval_every=40,

@@ -14,10 +14,10 @@ from safetensors.torch import load_file, save_file
 
 from analysis import ENVIRONMENT
 from analysis.__main__ import main
-from analysis.checkpoint import CheckpointError, load_checkpoint, recover_leftovers
-from analysis.tasks import DataError, get_task, parse_custom_task
-from analysis.tasks.io import find_split_file
-from analysis.train import TrainConfig, TrainingError, train
+from analysis.data.tasks import DataError, get_task, parse_custom_task
+from analysis.data.tasks.io import find_split_file
+from analysis.model.checkpoint import CheckpointError, load_checkpoint, recover_leftovers
+from analysis.train.loop import TrainConfig, TrainingError, train
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = dict(method="hyperdecoder", backbone="tiny-bert2bert", tasks=["sentiment", "topic"], batch_size=4,
@@ -56,7 +56,7 @@ def test_an_existing_checkpoint_is_never_overwritten_without_the_flag(trained, t
 
 
 def test_non_finite_weights_are_never_saved_and_the_advice_names_the_last_good_state(tmp_path, monkeypatch):
-    import analysis.train as T
+    import analysis.train.loop as T
     real, calls = T.evaluate_examples, {"n": 0}
 
     def nan_at_second(*a, **k):
@@ -152,7 +152,7 @@ def test_nan_weights_are_refused(trained, tmp_path):
 
 
 def test_a_backbone_of_the_same_name_but_another_seed_is_named_as_such(trained):
-    from analysis.backbone import load_backbone
+    from analysis.model.backbone import load_backbone
     with pytest.raises(CheckpointError, match="also called 'tiny-bert2bert', has another architecture or random seed"):
         load_checkpoint(trained, backbone=load_backbone("tiny-bert2bert", seed=999))
 
@@ -180,15 +180,15 @@ def test_empty_fields_and_unknown_vectors_get_a_message(tmp_path, trained):
     (tmp_path / "sst2" / "train.jsonl").write_text('{"sentence": "  ", "label": 1}\n')
     with pytest.raises(DataError, match=r"line 1: field 'sentence' is empty"):
         get_task("sst2").load("train", data_dir=str(tmp_path))
-    from analysis.extract import extract
-    from analysis.extraction import load_extraction
+    from analysis.extract.reader import load_extraction
+    from analysis.extract.writer import extract
     extract(load_checkpoint(trained), trained / "extraction", max_examples=3, progress=False)
     with pytest.raises(ValueError, match="no vector 'params.nope'.*choose embedding or one of params."):
         load_extraction(trained).vectors("params.nope")
 
 
 def test_local_backbones_load_from_safetensors_only(tmp_path):
-    from analysis.backbone import BackboneError, load_backbone
+    from analysis.model.backbone import BackboneError, load_backbone
     (tmp_path / "config.json").write_text("{}")
     (tmp_path / "pytorch_model.bin").write_bytes(b"\x80\x04")
     with pytest.raises(BackboneError, match=r"only pickle file\(s\) \['pytorch_model.bin'\]"):
@@ -221,9 +221,9 @@ def test_cli_prints_one_line_for_a_project_error(tmp_path):
 
 
 def test_tiny_extractions_get_a_message_or_a_pca_map(trained):
-    from analysis.extract import extract
-    from analysis.report import checkpoint_map, checkpoint_report
-    from analysis.projection import ProjectionSettings
+    from analysis.extract.writer import extract
+    from analysis.maps.projection import ProjectionSettings, checkpoint_map
+    from analysis.maps.report import checkpoint_report
     extract(load_checkpoint(trained), trained / "extraction", max_examples=2, progress=False)  # 4 rows
     with pytest.raises(ValueError, match="UMAP needs at least 20 points .* use --method pca"):
         checkpoint_map(trained, settings=ProjectionSettings(method="umap"))
@@ -235,24 +235,25 @@ def test_tiny_extractions_get_a_message_or_a_pca_map(trained):
 def test_the_explorer_computes_maps_into_the_user_cache_not_the_checkpoint(tmp_path, monkeypatch):
     import numpy as np
 
-    from analysis.projection import ProjectionSettings, project
+    from analysis.maps.projection import ProjectionSettings, project
     from app import config
     from app.services import maps
     monkeypatch.setattr(config, "CACHE_DIR", tmp_path / "cache")
     shipped = tmp_path / "ckpt" / "extraction" / "projections"
     X = np.random.default_rng(0).normal(size=(30, 8)).astype(np.float32)
-    assert maps.available(X, ProjectionSettings(method="pca", n_components=2), shipped) is not None
+    manager = maps.ProjectionManager()
+    assert manager.get(X, ProjectionSettings(method="pca", n_components=2), shipped) is not None
     assert not shipped.exists() and len(list((tmp_path / "cache").glob("*.npy"))) == 1
     tsne = ProjectionSettings(method="tsne", n_components=2, seed=0)
-    assert maps.available(X, tsne, shipped) is None  # never fitted on the spot
+    assert manager.get(X, tsne, shipped) is None  # never fitted on the spot, and a miss is not remembered
     project(X, tsne, cache_dir=shipped)  # what `python -m analysis project` ships
-    hit = maps.available(X, tsne, shipped)
+    hit = manager.get(X, tsne, shipped)
     assert hit is not None and hit.from_cache and len(list((tmp_path / "cache").glob("*.npy"))) == 1
     assert all(oct(p.stat().st_mode)[-3:] == "644" for p in shipped.iterdir())
 
 
 def test_a_busy_model_gives_a_clear_error_not_a_hang(trained, monkeypatch):
-    import analysis.live as live
+    import analysis.extract.live as live
     monkeypatch.setattr(live, "WAIT_SECONDS", 0.1)
     model = live.LiveModel(load_checkpoint(trained))
     with model.lock, pytest.raises(live.ModelBusy, match="busy with other requests"):
@@ -260,9 +261,9 @@ def test_a_busy_model_gives_a_clear_error_not_a_hang(trained, monkeypatch):
 
 
 def test_input_conditioned_models_evaluate_unseen_tasks_and_task_conditioned_ones_say_why_not(trained, tmp_path):
-    from analysis.evaluate import evaluate
-    from analysis.model import HyperLensModel
-    from analysis.backbone import load_backbone
+    from analysis.model.backbone import load_backbone
+    from analysis.model.hyperlens import HyperLensModel
+    from analysis.train.evaluate import evaluate
     result = evaluate(load_checkpoint(trained), ["nli"], max_examples=4)  # trained on sentiment and topic only
     assert set(result["tasks"]) == {"nli"} and 0 <= result["average"] <= 100
     hyperformer = HyperLensModel.build(load_backbone("tiny-bert2bert"), "hyperformer", ["sentiment", "topic"],
@@ -272,7 +273,7 @@ def test_input_conditioned_models_evaluate_unseen_tasks_and_task_conditioned_one
 
 
 def test_free_text_tasks_decode_with_beams_and_a_minimum_length(trained, capsys):
-    from analysis.evaluate import evaluate
+    from analysis.train.evaluate import evaluate
     result = evaluate(load_checkpoint(trained), ["headline", "sentiment"], max_examples=3,
                       text_generation={"num_beams": 2, "min_new_tokens": 3})
     assert set(result["tasks"]["headline"]) == {"rouge1", "rouge2", "rougeL", "rougeLsum"}
@@ -330,7 +331,7 @@ def test_a_resume_state_from_other_settings_or_past_the_end_is_refused(tmp_path,
     out = tmp_path / "r"
     cfg = TrainConfig(**TINY, steps=4, eval_every=2)
     with pytest.raises(KeyboardInterrupt):  # interrupted after its first saved state
-        import analysis.train as T
+        import analysis.train.loop as T
         real = T.save_state
         try:
             T.save_state = lambda *a: (real(*a), (_ for _ in ()).throw(KeyboardInterrupt()))
@@ -390,8 +391,9 @@ def test_cards_refuse_broken_checkpoints_and_missing_comparisons(trained, tmp_pa
 def test_an_extraction_rewritten_with_plain_lists_gets_a_message(trained, tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
-    from analysis.extract import extract
-    from analysis.extraction import load_extraction
+
+    from analysis.extract.reader import load_extraction
+    from analysis.extract.writer import extract
     path = extract(load_checkpoint(trained), tmp_path / "ext", max_examples=2, max_new_tokens=2, progress=False)
     table = pq.read_table(path)
     plain = pa.array(table.column("embedding").to_pylist(), pa.list_(pa.float32()))

@@ -8,11 +8,22 @@ from pathlib import Path
 
 import pytest
 
-from analysis.tasks import (BUILTIN_SUITE, SQUAD, OUTPUT_TYPES, CustomTask, DataError, Example, aggregate, get_task,
-                            known_tasks, normalize_text, parse_custom_task)
-from analysis.tasks.builtin import _generate
-from analysis.tasks.glue import round_stsb
-from analysis.tasks.tagging import parse_tags
+from analysis.data.tasks import (
+    BUILTIN_SUITE,
+    OUTPUT_TYPES,
+    SQUAD,
+    CustomTask,
+    DataError,
+    Example,
+    aggregate,
+    get_task,
+    known_tasks,
+    normalize_text,
+    parse_custom_task,
+)
+from analysis.data.tasks.builtin import _generate
+from analysis.data.tasks.glue import round_stsb
+from analysis.data.tasks.tagging import parse_tags
 
 FIXTURES = Path(__file__).parent / "fixtures" / "tasks"
 HUB_TASKS = sorted(p.name for p in FIXTURES.iterdir())
@@ -347,7 +358,7 @@ def test_aggregate_keeps_lowest_nll_non_empty():
 def test_tfidf_baseline_and_cli(capsys):
     import argparse
 
-    from analysis.tasks import baseline
+    from analysis.data.tasks import baseline
 
     scores = baseline.tfidf_baseline(["sst2"], data_dir=str(FIXTURES))
     assert list(scores) == ["sst2"] and 0.0 <= scores["sst2"] <= 100.0
@@ -378,3 +389,19 @@ def test_custom_task_with_several_input_columns_and_a_label_map(tmp_path):
     for text in (f"x={path}:premise+,gold", f"x={path}:premise,gold:0=,1=b"):
         with pytest.raises(ValueError, match="expected"):
             parse_custom_task(text)
+
+
+@pytest.mark.parametrize("name", ["qa", "nli", "paraphrase", "sentiment", "mrpc"])
+def test_a_task_splits_its_own_source_into_fields_and_joins_them_back(name):
+    task = get_task(name)
+    example = task.load("validation", max_examples=1)[0] if task.synthetic else None
+    source = example.source if example else task.join_source(name, [(f, f"text of {f}") for f in task.input_fields()])
+    prefix, fields = task.split_source(source)
+    assert [f for f, _ in fields] == list(task.input_fields()) and all(v for _, v in fields)
+    assert task.join_source(prefix, fields) == source
+
+
+def test_a_source_without_its_fields_is_left_whole():
+    task = get_task("mrpc")
+    assert task.split_source("mrpc sentence2: b sentence1: a") == ("mrpc sentence2: b sentence1: a", [])
+    assert get_task("headline").split_source("headline: some text") == ("headline: some text", [])

@@ -6,10 +6,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from analysis.data import MultiTaskSampler, task_probabilities
-from analysis.evaluate import average
-from analysis.tasks import Example
-from analysis.train import TrainConfig, TrainingError, train
+from analysis.data.batching import MultiTaskSampler, task_probabilities
+from analysis.data.tasks import Example
+from analysis.train.evaluate import average
+from analysis.train.loop import TrainConfig, TrainingError, train
 
 TINY = dict(method="hyperdecoder", backbone="tiny-bert2bert", tasks=["sentiment", "topic"], batch_size=4,
             max_train_examples=40, eval_examples=4, max_target_length=8, lr=1e-3, warmup_steps=2,
@@ -69,7 +69,7 @@ def test_resume_matches_an_uninterrupted_run(tmp_path, monkeypatch):
     cfg = TrainConfig(**TINY, steps=6, eval_every=3)
     train(cfg, tmp_path / "full", progress=False)
     # interrupted run: crash right after the state saved at step 3, then resume with the same command
-    import analysis.train as T
+    import analysis.train.loop as T
     real_collate, calls = T.collate, {"n": 0}
 
     def crash_after_three(*a, **k):
@@ -94,7 +94,7 @@ def test_resume_matches_an_uninterrupted_run(tmp_path, monkeypatch):
 
 def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
     cfg = TrainConfig(**TINY, steps=6, eval_every=2)
-    import analysis.model as M
+    import analysis.model.hyperlens as M
     real_forward = M.HyperLensModel.forward
     calls = {"n": 0}
 
@@ -129,7 +129,7 @@ def test_train_writes_metrics_in_the_evaluate_format(tmp_path):
 def test_health_monitor_flags_a_collapsed_encoder_and_stays_quiet_on_a_healthy_run(tmp_path):
     from types import SimpleNamespace
 
-    from analysis.monitor import HealthMonitor
+    from analysis.train.monitor import HealthMonitor
     torch.manual_seed(0)
     mask = torch.ones(4, 6, dtype=torch.long)
     batch = {"attention_mask": mask, "labels": torch.randint(0, 10, (4, 3))}

@@ -85,7 +85,10 @@ def test_run_names_are_checked(runs):
 
 
 @pytest.mark.slow
-def test_job_trains_extracts_and_refuses_overwrite(runs):
+def test_job_trains_extracts_and_refuses_overwrite(runs, monkeypatch):
+    """The background driver end to end (train, then extract, in processes of their own); the app fixture covers
+    what a finished checkpoint looks like, so the extraction here is kept small."""
+    monkeypatch.setattr(jobs, "EXTRACT_EXAMPLES", 8)
     jobs.start("tiny", ["sentiment"], **TINY)
     status = wait("tiny")
     assert status.state == jobs.FINISHED, status.message

@@ -2,7 +2,7 @@
 their generated parameters layer by layer, their neighbours, and what each outputs with the other's adapters."""
 import streamlit as st
 
-from analysis.neighbors import compare_params, compare_vectors, shared_neighbors
+from analysis.maps.neighbors import compare_params, compare_vectors, shared_neighbors
 from app import keys, state, views
 from app.services import figures
 from app.services.instances import Instance, from_live, from_row, neighbor_table, swap_table
@@ -15,10 +15,11 @@ def pick(slot: str, ckpt, ext, default_row: int) -> Instance:
     if (pinned := st.session_state.get(keys.PINS, {}).pop(slot, None)) is not None:  # just pinned on the Map page
         st.session_state[f"cmp_mode_{slot}"], st.session_state[keys.compare_row(slot)] = "validation row", pinned
     st.subheader(slot)
-    mode = state.kept(st.radio, "From", f"cmp_mode_{slot}", "validation row", options=["validation row", "typed input"],
-                      horizontal=True)
+    mode = state.sticky(st.radio, "From", f"cmp_mode_{slot}", "validation row",
+                        options=["validation row", "typed input"], horizontal=True)
     if mode == "validation row":
-        row = state.kept(st.number_input, "Row id", keys.compare_row(slot), default_row, min_value=0, max_value=len(meta) - 1)
+        row = state.sticky(st.number_input, "Row id", keys.compare_row(slot), default_row, min_value=0,
+                           max_value=len(meta) - 1)
         inst = from_row(ext, int(row))
         st.caption(f"{inst.task} · {inst.source[:200]}")
         st.markdown(f"**Output:** `{inst.output}` · target `{meta['target'].iloc[inst.row]}`")

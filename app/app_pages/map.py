@@ -3,7 +3,7 @@ inspect, export, and check the cluster quality against shuffled-label baselines.
 import numpy as np
 import streamlit as st
 
-from analysis.projection import METHODS
+from analysis.maps.projection import METHODS
 from app import keys, state, views
 from app.services import figures, selection
 
@@ -13,17 +13,17 @@ CHART = "map_chart"
 def projection_controls(ext) -> None:
     with st.expander("Projection", expanded=False):
         c = st.columns(5)
-        state.kept(c[0].selectbox, "Vector", "map_vector", "embedding", options=["embedding", *ext.param_columns],
-                   format_func=vector_name, help=vector_help(ext))
-        method = state.kept(c[1].radio, "Method", "map_method", "umap", options=list(METHODS), horizontal=True)
-        state.kept(c[2].radio, "Dimensions", "map_dims", 2, options=[2, 3], horizontal=True)
-        state.kept(c[3].checkbox, "PCA-50 first", "map_pca50", False, disabled=method == "pca")
-        state.kept(c[4].number_input, "Seed", "map_seed", 0, min_value=0, step=1)
+        state.sticky(c[0].selectbox, "Vector", "map_vector", "embedding", options=["embedding", *ext.param_columns],
+                     format_func=vector_name, help=vector_help(ext))
+        method = state.sticky(c[1].radio, "Method", "map_method", "umap", options=list(METHODS), horizontal=True)
+        state.sticky(c[2].radio, "Dimensions", "map_dims", 2, options=[2, 3], horizontal=True)
+        state.sticky(c[3].checkbox, "PCA-50 first", "map_pca50", False, disabled=method == "pca")
+        state.sticky(c[4].number_input, "Seed", "map_seed", 0, min_value=0, step=1)
         if method == "umap":
-            state.kept(c[0].slider, "n_neighbors", "map_n_neighbors", 15, min_value=2, max_value=200)
-            state.kept(c[1].slider, "min_dist", "map_min_dist", 0.1, min_value=0.0, max_value=0.99, step=0.05)
+            state.sticky(c[0].slider, "n_neighbors", "map_n_neighbors", 15, min_value=2, max_value=200)
+            state.sticky(c[1].slider, "min_dist", "map_min_dist", 0.1, min_value=0.0, max_value=0.99, step=0.05)
         elif method == "tsne":
-            state.kept(c[0].slider, "perplexity", "map_perplexity", 30.0, min_value=5.0, max_value=100.0, step=5.0)
+            state.sticky(c[0].slider, "perplexity", "map_perplexity", 30.0, min_value=5.0, max_value=100.0, step=5.0)
 
 
 def vector_name(column: str) -> str:

@@ -1,8 +1,6 @@
 """Methods: a ranking of every checkpoint, then two side by side (by default the best per-input model against the
 best per-task one): their maps with a linked selection (the same validation instances,
 matched by example id), their validation metrics and their cluster quality."""
-from pathlib import Path
-
 import streamlit as st
 
 from app import keys, state, views
@@ -12,7 +10,7 @@ from app.services import catalog
 def side(i: int, names: list[str], preferred: list[str]):
     """The i-th picker; (ckpt, extraction) when it has one."""
     default = preferred[i] if i < len(preferred) else names[min(i, len(names) - 1)]
-    ckpt = state.checkpoint(state.kept(st.selectbox, "Checkpoint", f"methods_ckpt_{i}", default, options=names))
+    ckpt = state.checkpoint(state.sticky(st.selectbox, "Checkpoint", f"methods_ckpt_{i}", default, options=names))
     return (ckpt, state.extraction(ckpt)) if views.has_extraction(ckpt) else None
 
 
@@ -27,7 +25,7 @@ with views.friendly_errors():
     if not names:
         st.info("No checkpoints yet: train one on the Train page.")
         st.stop()
-    table = catalog.ranking({n: Path(p) for n, p in state.checkpoint_paths().items()})
+    table = state.ranking(tuple(state.checkpoint(n) for n in names))
     st.markdown("**Every checkpoint, best average first**")
     st.caption("Task columns: the validation score (the mean of the task's metrics). Task and label kNN: how often "
                "an instance's 10 nearest neighbours in the conditioning embedding share its task, or its label within "

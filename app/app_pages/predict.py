@@ -5,35 +5,36 @@ import streamlit as st
 
 from app import keys, state, views
 from app.services import figures
-from app.services.instances import from_live, join_fields, neighbor_table, split_fields
+from app.services.instances import from_live, neighbor_table
 
 HISTORY = 5
 
 
-def input_form(ext) -> tuple[str, str] | None:
-    """(task, input text) when submitted."""
+def input_form(ckpt, ext) -> tuple[str, str, int | None] | None:
+    """(task, input text, the validation row it is when unedited) when submitted."""
     meta = ext.meta
     c1, c2, c3 = st.columns([1, 4, 1])
     task = c1.selectbox("Task", sorted(meta["task"].unique()), key="predict_task")
     row = c2.selectbox("Start from a validation example", meta.loc[meta["task"] == task, "row"].tolist(),
                        format_func=lambda r: meta["source"].iloc[r][:120], key=f"predict_example_{task}")
     raw = c3.toggle("Raw text", help="Edit the whole input instead of its fields")
-    prefix, fields = split_fields(meta["source"].iloc[row])
+    source, spec = meta["source"].iloc[row], state.task(ckpt, task)
+    prefix, fields = spec.split_source(source) if spec else (source, [])
     with st.form("predict"):
         if raw or not fields:
-            text = st.text_area("Input", meta["source"].iloc[row], key=f"raw_{row}")
+            text = st.text_area("Input", source, key=f"raw_{row}")
         else:
-            text = join_fields(prefix, [(name, st.text_area(name, value, key=f"field_{row}_{name}", height=80))
-                                        for name, value in fields])
+            text = spec.join_source(prefix, [(name, st.text_area(name, value, key=f"field_{row}_{name}", height=80))
+                                             for name, value in fields])
         if st.form_submit_button("Predict", type="primary"):
-            return task, text.strip()
+            return task, text.strip(), row if text.strip() == source else None
     return None
 
 
-def show_result(view, result, history) -> None:
+def show_result(view, result, history, row: int | None) -> None:
     meta = view.ext.meta
-    gold = meta.loc[meta["source"] == result.source, "target"]  # an unedited example
-    st.markdown(f"**Prediction** ({result.task}): `{result.prediction}`" + (f" · target `{gold.iloc[0]}`" if len(gold) else ""))
+    gold = f" · target `{meta['target'].iloc[row]}`" if row is not None else ""  # an unedited validation example
+    st.markdown(f"**Prediction** ({result.task}): `{result.prediction}`{gold}")
     ids, dist = state.neighbor_index(view.ckpt).query(result.embedding, 10)
     st.caption(confidence_line(result, meta.iloc[ids], dist))
     placed = np.array([view.place(from_live(state.infer(view.ckpt, *h)).vector(view.vector)) for h in history])
@@ -68,11 +69,12 @@ def confidence_line(result, neighbors, distances) -> str:
 with views.friendly_errors():
     ckpt, ext = views.require_extraction()
     st.header(f"Predict · {ckpt.name}")
-    if (asked := input_form(ext)) is not None:
-        result = state.infer(ckpt, *asked)  # ValueError on empty input -> a message
-        history = [h for h in st.session_state.get(keys.HISTORY, []) if h != asked] + [asked]
+    if (asked := input_form(ckpt, ext)) is not None:
+        state.infer(ckpt, *asked[:2])  # ValueError on empty input -> a message
+        history = [h for h in st.session_state.get(keys.HISTORY, []) if h[:2] != asked[:2]] + [asked]
         st.session_state[keys.HISTORY] = history[-HISTORY:]
     if history := st.session_state.get(keys.HISTORY):
-        show_result(views.current_map(ckpt, ext), state.infer(ckpt, *history[-1]), history)
+        task, text, row = history[-1]
+        show_result(views.current_map(ckpt, ext), state.infer(ckpt, task, text), [h[:2] for h in history], row)
     else:
         st.caption("Pick a task and an example, edit it, and press Predict.")

@@ -6,7 +6,7 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from analysis.tasks import BUILTIN_SUITE, DataError
+from analysis.data.tasks import BUILTIN_SUITE, DataError
 from app import keys, state
 from app.services import catalog, jobs, local_data, uploads
 

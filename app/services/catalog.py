@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis.extraction import extraction_path
+from analysis.layout import CONFIG, EXTRACTION, METRICS, PARAMS, TRAINING_LOG, WEIGHTS, extraction_file, report_file
 
-WATCHED = ("config.json", "adapter_model.safetensors", "metrics.json", "extraction/validation.parquet")
+WATCHED = (CONFIG, WEIGHTS, METRICS, PARAMS, f"{EXTRACTION}/validation.parquet", f"{EXTRACTION}/report.json")
 
 
 @dataclass(frozen=True)
@@ -30,12 +30,12 @@ class Ckpt:
 
     @property
     def has_extraction(self) -> bool:
-        return extraction_path(self.dir).exists()
+        return extraction_file(self.dir).exists()
 
 
 def discover(checkpoint_dirs: list[Path], runs_dir: Path) -> dict[str, Path]:
     """Name -> directory; a name found twice is qualified by its parent folder ("runs/x")."""
-    found = [p.parent for d in [*checkpoint_dirs, runs_dir] if d.is_dir() for p in sorted(d.glob("*/config.json"))]
+    found = [p.parent for d in [*checkpoint_dirs, runs_dir] if d.is_dir() for p in sorted(d.glob(f"*/{CONFIG}"))]
     names = [p.name for p in found]
     return {(p.name if names.count(p.name) == 1 else f"{p.parent.name}/{p.name}"): p for p in found}
 
@@ -46,7 +46,7 @@ def pick_default(names: list[str], preferred: str) -> str | None:
 
 def metrics_table(path: Path) -> pd.DataFrame | None:
     """metrics.json ({"tasks": {task: {metric: value}}, "average": v}) as one row per task and metric."""
-    f = path / "metrics.json"
+    f = path / METRICS
     if not f.exists():
         return None
     m = json.loads(f.read_text())
@@ -55,7 +55,7 @@ def metrics_table(path: Path) -> pd.DataFrame | None:
     return pd.DataFrame(rows).round({"value": 2})
 
 
-def _json(path: Path) -> dict:
+def read_json(path: Path) -> dict:
     try:
         return json.loads(path.read_text()) if path.is_file() else {}
     except (OSError, ValueError):
@@ -63,7 +63,7 @@ def _json(path: Path) -> dict:
 
 
 def _training_minutes(path: Path) -> float | None:
-    log = path / "training_log.jsonl"
+    log = path / TRAINING_LOG
     if not log.is_file():
         return None
     seconds = [r.get("seconds") for r in map(json.loads, filter(None, log.read_text().splitlines()))]
@@ -77,16 +77,15 @@ def ranking(paths: dict[str, Path]) -> pd.DataFrame:
     kNN": kNN accuracy, its shuffled-label baseline in brackets), trainable parameters and training minutes."""
     rows = []
     for name, path in paths.items():
-        metrics, report = _json(path / "metrics.json"), _json(path / "extraction" / "report.json")
-        config, params = _json(path / "config.json"), _json(path / "params.json")
+        metrics, report = read_json(path / METRICS), read_json(report_file(path))
+        config, params = read_json(path / CONFIG), read_json(path / PARAMS)
         base = report.get("baseline", {})
         knn = lambda v, b: f"{v:.2f} ({b:.2f})" if v is not None and b is not None else ""  # noqa: E731
-        method = config.get("method", "?")
-        row = {"checkpoint": name, "method": method, "adapts per": adapts_per(method), "average": metrics.get("average")}
+        row = {"checkpoint": name, "method": config.get("method", "?"), "adapts per": config.get("adapts_per", "?"),
+               "average": metrics.get("average")}
         row.update({t: round(sum(m.values()) / len(m), 1) for t, m in sorted(metrics.get("tasks", {}).items()) if m})
         row["task kNN"] = knn(report.get("knn_accuracy", {}).get("task"), base.get("knn_accuracy", {}).get("task"))
-        row["label kNN"] = knn(report.get("within_task_label_knn_mean"),
-                                                     base.get("within_task_label_knn_mean"))
+        row["label kNN"] = knn(report.get("within_task_label_knn_mean"), base.get("within_task_label_knn_mean"))
         row["trainable"] = f"{params['trainable'] / 1e6:.2f}M" if "trainable" in params else ""
         row["minutes"] = _training_minutes(path)
         rows.append(row)
@@ -94,19 +93,17 @@ def ranking(paths: dict[str, Path]) -> pd.DataFrame:
     return table.sort_values("average", ascending=False, na_position="last") if len(table) else table
 
 
-NOT_METHODS = {"__init__", "base", "layers", "registry"}  # analysis/methods modules that define no method
+NOT_METHODS = {"__init__", "base", "layers", "registry"}  # analysis/model/methods modules that define no method
 
 
 def method_names() -> list[str]:
-    """The methods `analysis train` knows: one module each in analysis/methods, named like the method. Read from
+    """The methods `analysis train` knows: one module each in analysis/model/methods, named like the method. Read from
     the folder, so a page that only lists them does not import torch (a test checks they match the registry)."""
     import analysis
-    return sorted(p.stem for p in (Path(analysis.__file__).parent / "methods").glob("*.py") if p.stem not in NOT_METHODS)
+    folder = Path(analysis.__file__).parent / "model" / "methods"
+    return sorted(p.stem for p in folder.glob("*.py") if p.stem not in NOT_METHODS)
 
 
-def adapts_per(method: str) -> str:
-    from analysis.methods import REGISTRY
-    return REGISTRY[method].adapts_per if method in REGISTRY else "?"
 
 
 def default_pair(table: pd.DataFrame) -> list[str]:

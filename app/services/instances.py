@@ -1,30 +1,18 @@
 """Instances to predict, pin and compare: task inputs as editable fields, extraction rows and live results alike."""
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from analysis.extraction import Extraction
+from analysis.extract.reader import Extraction
 
 if TYPE_CHECKING:
-    from analysis.live import LiveResult, SwapResult
+    from analysis.extract.live import LiveResult, SwapResult
 
-_FIELD = re.compile(r"(?:^|\s)([a-z][a-z0-9_]*):\s")  # "premise: " in "nli premise: ... hypothesis: ..."
 NEIGHBOR_COLUMNS = ["row", "task", "label", "distance", "target", "prediction", "source"]
-
-
-def split_fields(source: str) -> tuple[str, list[tuple[str, str]]]:
-    """'nli premise: a hypothesis: b' -> ('nli', [('premise', 'a'), ('hypothesis', 'b')])."""
-    prefix, *rest = _FIELD.split(source)
-    return prefix.strip(), [(rest[i], rest[i + 1].strip()) for i in range(0, len(rest), 2)]
-
-
-def join_fields(prefix: str, fields: list[tuple[str, str]]) -> str:
-    return " ".join(p for p in [prefix, *(f"{name}: {value}" for name, value in fields)] if p)
 
 
 @dataclass

@@ -20,8 +20,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from analysis.export import write_json
 from analysis import ENVIRONMENT
+from analysis.files import write_json
 from app import config
 
 NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from analysis.tasks import TASKS, DataError
-from analysis.tasks.io import find_split_file, read_records
+from analysis.data.tasks import TASKS, DataError
+from analysis.data.tasks.io import find_split_file, read_records
 
 
 def rows(path: Path) -> int:

@@ -13,15 +13,24 @@ import sys
 import threading
 import time
 import types
+import weakref
+from collections import OrderedDict
 from concurrent.futures import Future
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 
-from analysis.neighbors import unit_rows
-from analysis.projection import Projection, ProjectionSettings, cached, fit_to_cache, project, warmup_umap
-from analysis.report import DEFAULT_MAP
+from analysis.maps.projection import (
+    DEFAULT_MAP,
+    Projection,
+    ProjectionSettings,
+    cached,
+    fit_to_cache,
+    project,
+    warmup_umap,
+)
 from app import config
 
 
@@ -32,12 +41,6 @@ def fallback(settings: ProjectionSettings) -> ProjectionSettings:
 
 FALLBACK_MAP = fallback(DEFAULT_MAP)
 MAX_POINTS = 50_000  # per figure (payload and WebGL limits); above it, a stratified sample
-
-
-def available(X: np.ndarray, settings: ProjectionSettings, shipped: Path) -> Projection | None:
-    """The map without waiting: the checkpoint's shipped map or the user cache's; PCA is computed on the spot."""
-    hit = cached(X, settings, [shipped, config.CACHE_DIR])
-    return hit or (project(X, settings, config.CACHE_DIR) if settings.method == "pca" else None)
 
 
 def _serve(tasks, results, parent: int) -> None:
@@ -115,60 +118,109 @@ class Worker:
                 future.set_exception(error) if error is not None else future.set_result(value)
 
 
-class ProjectionJobs:
-    """One worker process for slow fits, shared by every session; a job is keyed by checkpoint, vector and
-    settings. `warm_up` compiles UMAP there first, so the first fit a user asks for starts warm."""
+class JobStatus(NamedTuple):
+    state: str              # "none" (never asked), "running" or "failed"
+    seconds: float = 0.0    # since it was asked for
+    error: str = ""
 
-    def __init__(self):
-        self._worker = Worker()
-        self._jobs: dict[str, Future] = {}
-        self._started: dict[str, float] = {}
+
+class ProjectionManager:
+    """Every map the app shows, shared by all sessions and keyed by one content hash (the vectors' bytes and the
+    settings, `ProjectionSettings.key`). `get` never waits for a slow fit: it returns a shipped or cached map, or
+    computes PCA on the spot. `submit` fits UMAP or t-SNE in one worker process into the user cache; `status`
+    and `cancel` follow it. `warm_up` compiles UMAP in the worker first, so the first fit a user asks for
+    starts warm."""
+
+    def __init__(self, memory: int = 16):
+        self._worker: Worker | None = None  # started on the first fit or warm-up
+        self._jobs: dict[str, tuple[Future, float]] = {}
+        self._maps: OrderedDict[str, Projection] = OrderedDict()  # the last `memory` maps drawn
+        self._keys: dict[tuple, tuple[weakref.ref, str]] = {}  # (id(vectors), settings) -> key
+        self._memory = memory
         self._lock = threading.Lock()
         self._warm: Future | None = None
 
-    def warm_up(self) -> None:
+    def key(self, X: np.ndarray, settings: ProjectionSettings) -> str:
+        """`settings.key(X)`, remembered per array: hashing the vectors on every rerun would cost more than
+        drawing the map (the extraction hands out the same array each time)."""
+        memo = (id(X), settings)
         with self._lock:
-            if self._warm is None:
-                self._warm = self._worker.submit(warmup_umap)
+            ref, key = self._keys.get(memo, (None, ""))
+        if ref is not None and ref() is X:
+            return key
+        key = settings.key(X)
+        with self._lock:
+            if len(self._keys) > 256:
+                self._keys = {m: v for m, v in self._keys.items() if v[0]() is not None}
+            self._keys[memo] = (weakref.ref(X), key)
+        return key
 
-    def umap_ready(self) -> bool:
-        return self._warm is not None and self._warm.done()
+    def get(self, X: np.ndarray, settings: ProjectionSettings, shipped: Path) -> Projection | None:
+        """The map without waiting: remembered, shipped with the checkpoint, in the user cache, or a PCA computed
+        now. None when it needs a fit; a miss is not remembered, so a finished fit shows on the next call."""
+        key = self.key(X, settings)
+        with self._lock:
+            if key in self._maps:
+                self._maps.move_to_end(key)
+                return self._maps[key]
+        hit = cached(X, settings, [shipped, config.CACHE_DIR])
+        if hit is None and settings.method == "pca":
+            hit = project(X, settings, config.CACHE_DIR)
+        if hit is not None:
+            with self._lock:
+                self._maps[key] = hit
+                while len(self._maps) > self._memory:
+                    self._maps.popitem(last=False)
+        return hit
 
-    def submit(self, key: str, X: np.ndarray, settings: ProjectionSettings, shipped: Path) -> Future:
-        """Fit in the worker into the user cache, unless the checkpoint's `shipped` folder already has the map."""
+    def submit(self, X: np.ndarray, settings: ProjectionSettings, shipped: Path) -> str:
+        """Fit in the worker into the user cache (unless `shipped` already has the map); returns the job's key."""
+        key = self.key(X, settings)
         with self._lock:
             job = self._jobs.get(key)
-            if job is None or (job.done() and job.exception() is not None):  # a failed fit may be retried
-                if not self._worker.alive:  # it died (out of memory?): start another
-                    self._worker = Worker()
-                job = self._jobs[key] = self._worker.submit(fit_to_cache, X, settings, config.CACHE_DIR, (shipped,))
-                self._started[key] = time.monotonic()
+            if job is None or (job[0].done() and job[0].exception() is not None):  # a failed fit may be retried
+                future = self._running_worker().submit(fit_to_cache, X, settings, config.CACHE_DIR, (shipped,))
+                self._jobs[key] = (future, time.monotonic())
                 if settings.method == "umap" and self._warm is None:
-                    self._warm = job  # the worker is warm once its first UMAP fit is done
-            return job
+                    self._warm = future  # the worker is warm once its first UMAP fit is done
+        return key
 
-    def get(self, key: str) -> Future | None:
-        return self._jobs.get(key)
+    def status(self, key: str) -> JobStatus:
+        job = self._jobs.get(key)
+        if job is None or (job[0].done() and job[0].exception() is None):
+            return JobStatus("none")
+        future, started = job
+        if future.done():
+            return JobStatus("failed", time.monotonic() - started, str(future.exception()))
+        return JobStatus("running", time.monotonic() - started)
 
-    def elapsed(self, key: str) -> float:
-        return time.monotonic() - self._started.get(key, time.monotonic())
+    def result(self, key: str, timeout: float | None = None):
+        """Wait for a submitted fit (tests and scripts; pages poll `status`)."""
+        return self._jobs[key][0].result(timeout=timeout)
 
     def cancel(self, key: str) -> None:
         """Stop a fit that has not finished. The worker process ends (fits queued behind it fail and can be asked
         for again) and a fresh one starts."""
         with self._lock:
-            job = self._jobs.pop(key, None)
-            if job is None or job.done():
+            future, _ = self._jobs.pop(key, (None, 0.0))
+            if future is None or future.done():
                 return
             self._worker.stop("cancelled: another fit was cancelled; compute again")
-            self._worker, self._warm = Worker(), None
+            self._worker, self._warm = None, None
 
+    def warm_up(self) -> None:
+        with self._lock:
+            if self._warm is None:
+                self._warm = self._running_worker().submit(warmup_umap)
 
-def kmeans_labels(X: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
-    """k-means in the original space (unit rows, so it groups by angle as the cosine maps do)."""
-    from sklearn.cluster import KMeans
+    def umap_ready(self) -> bool:
+        return self._warm is not None and self._warm.done()
 
-    return KMeans(n_clusters=min(k, len(X)), random_state=seed, n_init="auto").fit_predict(unit_rows(X))
+    def _running_worker(self) -> Worker:
+        """The worker, started when first needed or again after it died (out of memory?); call under the lock."""
+        if self._worker is None or not self._worker.alive:
+            self._worker = Worker()
+        return self._worker
 
 
 def stratified_sample(meta: pd.DataFrame, max_points: int = MAX_POINTS, seed: int = 0) -> np.ndarray:

@@ -7,7 +7,9 @@ import re
 import numpy as np
 import pandas as pd
 
-FACETS = ("task", "label", "output_type", "correct")
+from analysis.maps.quality import FACETS as QUALITY_FACETS
+
+FACETS = (*QUALITY_FACETS, "correct")  # what the map can colour and filter by
 TABLE_COLUMNS = ["row", "task", "label", "correct", "target", "prediction", "source"]  # prediction beside target
 MISMATCH = "background-color: rgba(214, 39, 40, 0.18)"  # a wrong prediction's cell, in the "incorrect" red
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from analysis.data.tasks import known_tasks
+from analysis.data.tasks.io import DataError, decode_text, jsonl_objects
 from analysis.errors import HyperLensError
-from analysis.tasks import known_tasks
-from analysis.tasks.io import DataError, decode_text, jsonl_objects
 from app import config
 
 MIN_ROWS = 20  # the custom task holds 10% out for validation: at least 2 examples

@@ -1,0 +1,1 @@
+"""Data: the tasks (loading, formatting, scoring), task metrics, and multi-task batching."""

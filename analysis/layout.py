@@ -1,0 +1,46 @@
+"""A checkpoint folder's files, named once, and the natural order of the layer names inside them.
+
+    CKPT/config.json                  method, backbone, tasks, training record, library versions
+    CKPT/adapter_model.safetensors    the trainable weights only
+    CKPT/metrics.json                 full validation scores (train, evaluate)
+    CKPT/params.json                  trainable parameter counts (params --save)
+    CKPT/training_log.jsonl           loss, health and held-out scores during training
+    CKPT/MODEL_CARD.md                the model card (card)
+    CKPT/extraction/<split>.parquet   per-instance embedding and generated-parameter sketches (extract)
+    CKPT/extraction/report.json       cluster quality with baselines (report --save)
+    CKPT/extraction/projections/      cached maps (project)
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+CONFIG = "config.json"
+WEIGHTS = "adapter_model.safetensors"
+METRICS = "metrics.json"
+PARAMS = "params.json"
+TRAINING_LOG = "training_log.jsonl"
+TRAINER_STATE = "trainer_state.json"
+CARD = "MODEL_CARD.md"
+EXTRACTION = "extraction"
+
+
+def extraction_dir(checkpoint) -> Path:
+    return Path(checkpoint) / EXTRACTION
+
+
+def extraction_file(checkpoint, split: str = "validation") -> Path:
+    return extraction_dir(checkpoint) / f"{split}.parquet"
+
+
+def report_file(checkpoint) -> Path:
+    return extraction_dir(checkpoint) / "report.json"
+
+
+def projection_cache(checkpoint) -> Path:
+    return extraction_dir(checkpoint) / "projections"
+
+
+def natural_key(name: str) -> list:
+    """Sort key that orders 'decoder.2' before 'decoder.10'."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]

@@ -1,0 +1,190 @@
+"""Checkpoints: a directory with `config.json` and `adapter_model.safetensors` (trainable weights only).
+
+Writes are atomic (a temporary directory renamed into place). Loads accept safetensors + JSON only and
+refuse, with a clear message, a different backbone, missing or unexpected tensors, pickles and corrupt files.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from analysis import __version__
+from analysis.errors import CheckpointError  # noqa: F401 (re-exported)
+from analysis.layout import CONFIG, WEIGHTS
+
+from .backbone import Backbone, load_backbone
+from .hyperlens import HyperLensModel
+
+FORMAT, FORMAT_VERSION = "hyperlens-checkpoint", 1
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
+
+
+def library_versions() -> dict[str, str]:
+    import safetensors
+    import transformers
+    return {"hyperlens": __version__, "torch": torch.__version__, "transformers": transformers.__version__,
+            "safetensors": safetensors.__version__, "python": platform.python_version()}
+
+
+def atomic_directory(path: Path, write) -> None:
+    """Call write(tmp_dir), then swap tmp_dir into `path`; on failure the old directory is untouched."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    tmp.chmod(0o755)  # mkdtemp makes it private; a checkpoint is an ordinary shared directory
+    try:
+        write(tmp)
+        if path.exists():
+            old = path.with_name(f".{path.name}.old-{os.getpid()}")
+            os.replace(path, old)
+            os.replace(tmp, path)
+            shutil.rmtree(old)
+        else:
+            os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def recover_leftovers(path: Path) -> None:
+    """Undo what a kill during `atomic_directory` left: a `.NAME.old-PID` copy goes back into place when NAME is
+    missing (the kill fell between the two renames), and half-written `.NAME.tmp-*` directories go.
+    Call it only while no other process writes `path` (training holds a lock)."""
+    path = Path(path)
+    olds = sorted(path.parent.glob(f".{path.name}.old-*"), key=lambda p: p.stat().st_mtime)
+    if olds and not path.exists():
+        os.replace(olds.pop(), path)
+    for leftover in [*olds, *path.parent.glob(f".{path.name}.tmp-*")]:
+        shutil.rmtree(leftover, ignore_errors=True)
+
+
+def checkpoint_config(model: HyperLensModel, **sections) -> dict:
+    bb = model.spec
+    return {
+        "format": FORMAT, "format_version": FORMAT_VERSION,
+        "method": model.method.name, "method_config": model.method.config_dict(),
+        "adapts_per": model.method.adapts_per,  # read by tools that do not import torch (the explorer's tables)
+        "backbone": {"name": bb.name, "family": bb.family.name, "config_hash": bb.config_hash, "seed": bb.seed,
+                     "warm_start": bb.warm_start, "d_model": bb.d_model, "n_layers": bb.n_layers},
+        "tasks": model.tasks, "task_specs": model.task_specs, "target_lengths": model.target_lengths,
+        "versions": library_versions(), **sections,
+    }
+
+
+def save_checkpoint(model: HyperLensModel, path, *, extra_files: dict[str, str] | None = None,
+                    dtype: torch.dtype | None = None, **sections) -> Path:
+    """Save trainable weights + config atomically. `sections` (training, metrics, ...) go into config.json.
+    `dtype` (torch.float16 for shipped checkpoints) stores floating weights smaller; loading casts them back."""
+    config = checkpoint_config(model, **sections, weights_dtype=str(dtype or torch.float32).removeprefix("torch."))
+    tensors = {k: (v.to(dtype) if dtype and v.is_floating_point() else v).detach().cpu().contiguous()
+               for k, v in model.trainable_state_dict().items()}
+
+    def write(tmp: Path):
+        save_file(tensors, str(tmp / WEIGHTS), metadata={"format": FORMAT})
+        (tmp / CONFIG).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+        for name, text in (extra_files or {}).items():
+            (tmp / name).write_text(text)
+    atomic_directory(Path(path), write)
+    return Path(path)
+
+
+def read_config(path) -> dict:
+    path = Path(path)
+    if not path.is_dir():
+        raise CheckpointError(f"{path} is not a checkpoint directory (expected {CONFIG} and {WEIGHTS} inside)")
+    pickles = sorted(p.name for p in path.iterdir() if p.suffix in PICKLE_SUFFIXES)
+    if pickles:
+        raise CheckpointError(f"{path} holds pickle file(s) {pickles}: HyperLens loads only safetensors + JSON, "
+                              "because unpickling can run arbitrary code. Convert the weights to safetensors.")
+    cfg_file = path / CONFIG
+    if not cfg_file.is_file():
+        raise CheckpointError(f"{path} has no {CONFIG}")
+    try:
+        config = json.loads(cfg_file.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"{cfg_file} is not valid JSON ({e}); the checkpoint is corrupt") from e
+    if not isinstance(config, dict) or config.get("format") != FORMAT:
+        found = config.get("format") if isinstance(config, dict) else f"a JSON {type(config).__name__}"
+        raise CheckpointError(f"{cfg_file} is not a HyperLens checkpoint config (format {found!r})")
+    if config.get("format_version", 0) > FORMAT_VERSION:
+        raise CheckpointError(f"{path} was written by a newer HyperLens (format {config['format_version']})")
+    backbone = config.get("backbone")
+    problems = [key for key in ("method", "method_config", "backbone", "tasks") if key not in config]
+    if not isinstance(backbone, dict) or not all(isinstance(backbone.get(k), str) for k in ("name", "config_hash")):
+        problems.append("backbone name and config_hash")
+    tasks = config.get("tasks")
+    if not isinstance(tasks, list) or not tasks or not all(isinstance(t, str) and t for t in tasks):
+        problems.append("a non-empty list of task names")
+    if problems:
+        raise CheckpointError(f"{cfg_file} lacks {', '.join(dict.fromkeys(problems))}; the checkpoint is incomplete "
+                              "or was edited by hand: re-save or retrain it")
+    return config
+
+
+def copy_weights(model: HyperLensModel, tensors: dict[str, torch.Tensor]) -> None:
+    """Into the model's parameters of those names, in each parameter's own dtype (fp16 files load as fp32)."""
+    params = dict(model.named_parameters())
+    with torch.no_grad():
+        for k, t in tensors.items():
+            params[k].copy_(t.to(params[k].dtype))
+
+
+def read_weights(path) -> dict[str, torch.Tensor]:
+    file = Path(path) / WEIGHTS
+    if not file.is_file():
+        raise CheckpointError(f"{Path(path)} has no {WEIGHTS}")
+    with file.open("rb") as f:
+        head = f.read(9)
+    # safetensors: an 8-byte header length, then the JSON header. A header length can start with 0x80 too, so the
+    # JSON brace decides, not the first byte alone.
+    if head[8:9] != b"{" and (head[:1] == b"\x80" or head[:2] == b"PK"):
+        raise CheckpointError(f"{file} is a pickle/zip (torch.save) file, not safetensors; refusing to load it")
+    try:
+        return load_file(str(file))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CheckpointError(f"{file} is truncated or corrupt ({e}); re-save or re-train the checkpoint") from e
+
+
+def load_checkpoint(path, backbone: Backbone | None = None, device: str | torch.device = "cpu") -> HyperLensModel:
+    config = read_config(path)
+    tensors = read_weights(path)
+    claimed = config["backbone"]
+    backbone = backbone or load_backbone(claimed["name"], seed=claimed.get("seed", 0))
+    if backbone.config_hash != claimed["config_hash"]:
+        given = (f"the backbone given, also called {backbone.name!r}, has another architecture or random seed"
+                 if backbone.name == claimed["name"] else f"the backbone given is {backbone.name!r}")
+        raise CheckpointError(
+            f"{path} was trained on backbone {claimed['name']!r} (config hash {claimed['config_hash']}), but "
+            f"{given} (hash {backbone.config_hash}). Load it with the backbone it was trained on.")
+    if backbone.warm_start != claimed.get("warm_start", ""):
+        raise CheckpointError(
+            f"{path} was trained on a different warm start of {claimed['name']!r} "
+            f"({claimed.get('warm_start') or 'an earlier HyperLens version'}) than this one ({backbone.warm_start}). "
+            "Retrain it with this version (`python -m analysis train ...`).")
+    model = HyperLensModel.build(backbone, config["method"], config["tasks"], config["method_config"])
+    expected = model.trainable_state_dict()
+    missing, unexpected = sorted(set(expected) - set(tensors)), sorted(set(tensors) - set(expected))
+    if missing or unexpected:
+        raise CheckpointError(f"{path} does not match method {config['method']!r} on {claimed['name']!r}: "
+                              f"missing tensors {missing[:5]}{'...' if len(missing) > 5 else ''}, "
+                              f"unexpected tensors {unexpected[:5]}{'...' if len(unexpected) > 5 else ''}")
+    bad = [k for k in expected if expected[k].shape != tensors[k].shape]
+    if bad:
+        raise CheckpointError(f"{path}: shape mismatch for {bad[:5]} "
+                              f"(e.g. {bad[0]}: file {tuple(tensors[bad[0]].shape)} vs model {tuple(expected[bad[0]].shape)})")
+    broken = [k for k, t in tensors.items() if t.is_floating_point() and not torch.isfinite(t).all()]
+    if broken:
+        raise CheckpointError(f"{path} holds weights that are NaN or infinite ({broken[:3]}{'...' if len(broken) > 3 else ''}): "
+                              "the run that wrote it diverged; retrain it with a lower learning rate")
+    copy_weights(model, tensors)
+    model.config, model.task_specs = config, config.get("task_specs", model.task_specs)
+    model.target_lengths = config.get("target_lengths", {})
+    return model.to(device).eval()

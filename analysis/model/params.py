@@ -1,0 +1,89 @@
+"""Trainable-parameter counts with a per-module breakdown, checked against the papers' published numbers."""
+from __future__ import annotations
+
+import argparse
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import torch
+
+from analysis.layout import PARAMS
+
+from .backbone import PRESETS, load_backbone
+from .hyperlens import HyperLensModel
+from .methods import REGISTRY
+
+GLUE_TASKS = ("cola", "mnli", "mrpc", "qnli", "qqp", "rte", "sst2", "stsb")
+
+
+def parameter_report(model: HyperLensModel) -> dict:
+    """Counts by top-level method module, plus the backbone weights that train (and why)."""
+    new = set(model.spec.new_params)
+    groups: dict[str, int] = defaultdict(int)
+    seen = set()
+    for name, p in model.named_parameters():
+        if not p.requires_grad or id(p) in seen:
+            continue
+        seen.add(id(p))
+        if name.startswith("method."):
+            groups[".".join(name.split(".")[:2])] += p.numel()
+        elif name.removeprefix("backbone.") in new:
+            groups["backbone (new in warm start: cross-attention, LM-head transform)"] += p.numel()
+        elif model.method.trains_whole_backbone:
+            groups["backbone (all weights)"] += p.numel()
+        else:
+            groups["backbone layer norms"] += p.numel()
+    total, backbone_total, n_tasks = sum(groups.values()), model.spec.n_params, len(model.tasks)
+    return {"method": model.method.name, "backbone": model.spec.name, "tasks": n_tasks, "groups": dict(groups),
+            "trainable": total, "backbone_params": backbone_total,
+            "percent": 100 * total / backbone_total, "percent_per_task": 100 * total / n_tasks / backbone_total,
+            "notes": list(model.spec.notes)}
+
+
+def format_report(r: dict) -> str:
+    lines = [f"{r['method']} on {r['backbone']} ({r['tasks']} tasks)", f"{'module':<68}{'trainable':>14}"]
+    lines += [f"{name:<68}{count:>14,}" for name, count in r["groups"].items()]
+    lines += ["-" * 82, f"{'total trainable':<68}{r['trainable']:>14,}",
+              f"{r['percent']:.2f}% of {r['backbone_params']:,} backbone parameters; "
+              f"{r['percent_per_task']:.2f}% per task"]
+    lines += [f"note: {n}" for n in r["notes"]]
+    return "\n".join(lines)
+
+
+def count(method: str, backbone: str | None = None, n_tasks: int = 8, config: dict | str | None = None) -> dict:
+    backbone = backbone or REGISTRY[method].paper_backbone
+    tasks = list(GLUE_TASKS) if n_tasks == 8 else [f"task{i:02d}" for i in range(n_tasks)]
+    meta = backbone in PRESETS
+    bb = load_backbone(backbone, meta=meta)
+    with torch.device("meta") if meta else torch.device("cpu"):
+        model = HyperLensModel.build(bb, method, tasks, config)
+    return parameter_report(model)
+
+
+def run(a) -> None:
+    if a.checkpoint:  # the exact configuration a checkpoint was trained with
+        from .checkpoint import read_config
+        cfg = read_config(a.checkpoint)
+        r = count(cfg["method"], cfg["backbone"]["name"], len(cfg["tasks"]), cfg["method_config"])
+        if a.save:
+            from analysis.files import write_json
+            print(f"wrote {write_json(r, Path(a.checkpoint) / PARAMS)}")
+    elif not a.method:
+        raise ValueError("give --method (and optionally --backbone), or --checkpoint")
+    else:
+        r = count(a.method, a.backbone, a.tasks, a.config)
+    print(json.dumps(r, indent=2) if a.json else format_report(r))
+
+
+def add_cli(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("params", help="trainable parameter count and per-module breakdown")
+    p.add_argument("--method", choices=sorted(REGISTRY))
+    p.add_argument("--checkpoint", help="count a checkpoint's own configuration instead")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--save", action="store_true", help="with --checkpoint: also write CKPT/params.json")
+    p.add_argument("--backbone", help=f"a preset ({', '.join(PRESETS)}) or any backbone spec; "
+                                      "default: the method's paper backbone")
+    p.add_argument("--tasks", type=int, default=8, help="number of tasks (default 8, GLUE)")
+    p.add_argument("--config", help="method options as JSON, e.g. '{\"decoder_adapter_dim\": 32}'")
+    p.set_defaults(run=run)

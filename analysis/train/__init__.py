@@ -1,0 +1,1 @@
+"""Training (the loop, its health monitor, the shipped recipes) and evaluation."""
