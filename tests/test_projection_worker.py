@@ -19,6 +19,7 @@ def test_results_and_errors_come_back_as_futures():
         worker.submit(math.sqrt, -1.0).result(timeout=60)
 
 
+@pytest.mark.slow  # starts a server process and its worker
 @pytest.mark.parametrize("queued", [
     "",  # a server stopped during the UMAP compile must exit at once, not when the compile ends
     "[w.submit(np.sum, np.ones((2000, 384), np.float32)) for _ in range(8)]; ",  # maps queued behind it: no flush wait

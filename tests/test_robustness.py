@@ -210,6 +210,7 @@ def test_csv_exports_cannot_inject_formulas():
     assert ",-2\n" in text  # numbers stay numbers
 
 
+@pytest.mark.slow  # starts Python processes that import torch
 def test_cli_prints_one_line_for_a_project_error(tmp_path):
     out = tmp_path / "taken"
     out.mkdir()

@@ -101,6 +101,7 @@ def test_job_trains_extracts_and_refuses_overwrite(runs, monkeypatch):
         jobs.start("tiny", ["sentiment"], **TINY)
 
 
+@pytest.mark.slow  # starts Python processes that import torch
 def test_job_cancel_and_failure():
     jobs.start("slow", ["sentiment"], **{**TINY, "steps": 10_000})
     assert jobs.status("slow").state == jobs.RUNNING

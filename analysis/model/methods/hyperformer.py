@@ -98,11 +98,13 @@ class Hyperformer(Method):
             self.assign_layers(state, stack, kind, self.adapter_heads[stack](I[:, :, p].reshape(U * L, e)), rows)
 
     def transform(self, site, x, out):
-        return self.join(site, out, self.generated(site)(out, self.config.activation))
+        return self.join(site, out, self.generated(site), out, self.config.activation)
 
-    def join(self, site, out, change):
+    def join(self, site, out, weights, *inputs):
+        """out + the change the generated `weights` make of `inputs`, as `serial_adapters` says."""
         if self.config.serial_adapters == "gated":
-            return torch.addcmul(out, self.gates[site.stack][site.layer, self.positions.index(site.kind)], change)
+            return out + weights.scaled(self.gates[site.stack][site.layer, self.positions.index(site.kind)])(*inputs)
+        change = weights(*inputs)
         if self.config.serial_adapters == "relative":
             change = change * out.float().pow(2).mean(-1, keepdim=True).sqrt().to(out.dtype)
         return out + change

@@ -53,5 +53,5 @@ class Hyperloader(Hyperformer):
 
     def transform(self, site, x, out):
         if site.kind in LORA_POSITIONS:
-            return self.join(site, out, self.generated(site)(x))
+            return self.join(site, out, self.generated(site), x)
         return super().transform(site, x, out)

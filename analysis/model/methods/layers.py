@@ -1,6 +1,7 @@
 """Adapter and LoRA math shared by every method: manual modules, and batched generated weights."""
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, fields
 from typing import NamedTuple
@@ -81,6 +82,13 @@ class AdapterWeights:
     def select(self, index: Tensor) -> "AdapterWeights":
         return type(self)(**{k: v.index_select(0, index) for k, v in self.tensors().items()})
 
+    def scaled(self, gain: Tensor) -> "AdapterWeights":
+        """The same adapter with its output times `gain` (a learned gate), folded into the output side's small
+        tensors (the LayerNorm affine, else the up projection): no extra pass over (B, T, d), forward or backward."""
+        if self.ln_weight is not None:
+            return dataclasses.replace(self, ln_weight=self.ln_weight * gain, ln_bias=self.ln_bias * gain)
+        return dataclasses.replace(self, up=self.up * gain, up_bias=self.up_bias * gain)
+
     def row(self, i: int) -> "AdapterWeights":
         return type(self)(**{k: v[i:i + 1] for k, v in self.tensors().items()})
 
@@ -89,14 +97,14 @@ class AdapterWeights:
 class LoraWeights:
     A: Tensor       # (N, r, d_in)
     B: Tensor       # (N, d_out, r)
-    scale: float = 1.0
+    scale: float | Tensor = 1.0
 
     def __call__(self, x: Tensor) -> Tensor:
         n = x.shape[0]
         if self.A.shape[0] == 1 < n:  # the scale goes into B's (d_out, r) matrix, not over (B, T, d_out)
             return F.linear(F.linear(x, self.A[0]), self.B[0] * self.scale)
-        return self.scale * torch.bmm(torch.bmm(x, match_batch(self.A, n).transpose(1, 2)),
-                                      match_batch(self.B, n).transpose(1, 2))
+        return torch.bmm(torch.bmm(x, match_batch(self.A, n).transpose(1, 2)),
+                         match_batch(self.B * self.scale, n).transpose(1, 2))
 
     def tensors(self) -> dict[str, Tensor]:
         return {"lora_A": self.A, "lora_B": self.B}
@@ -106,6 +114,9 @@ class LoraWeights:
 
     def row(self, i: int) -> "LoraWeights":
         return LoraWeights(self.A[i:i + 1], self.B[i:i + 1], self.scale)
+
+    def scaled(self, gain: Tensor) -> "LoraWeights":
+        return LoraWeights(self.A, self.B, self.scale * gain)
 
 
 @dataclass
@@ -126,6 +137,9 @@ class TaskGroups:
 
     def tensors(self) -> dict[str, Tensor]:
         return self.weights.tensors()
+
+    def scaled(self, gain: Tensor) -> "TaskGroups":
+        return TaskGroups(self.weights.scaled(gain), self.sizes)
 
 
 class Rows(NamedTuple):
@@ -203,6 +217,9 @@ class GeneratedAdapter:
 
     def tensors(self) -> dict[str, Tensor]:
         return self.weights.tensors()
+
+    def scaled(self, gain: Tensor) -> "TaskGroups":
+        return TaskGroups(self.weights.scaled(gain), self.sizes)
 
     def select(self, index: Tensor) -> "GeneratedAdapter":
         return GeneratedAdapter(self.heads, self.code.index_select(0, index))

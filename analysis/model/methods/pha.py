@@ -100,7 +100,7 @@ class PHA(GeneratedDecoderMethod):
 
     def transform(self, site, x, out):
         if site.stack == "decoder" and self.config.decoder_adapters == "gated":
-            return torch.addcmul(out, self.gates[site.layer], self.generated(site)(x, "relu"))
+            return out + self.generated(site).scaled(self.gates[site.layer])(x, "relu")
         return super().transform(site, x, out)
 
     def aux_loss(self, state):
