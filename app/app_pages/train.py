@@ -56,9 +56,7 @@ def launch(name, tasks, custom, data_dir=None, **options) -> None:
         tasks = [*tasks, custom()] if custom else tasks
         if not tasks:
             raise ValueError("pick at least one task")
-        every = max(1, options["steps"] // 5)
-        extra = ("--eval-every", str(every), "--eval-examples", "20", *(("--data-dir", data_dir) if data_dir else ()))
-        jobs.start(name, tasks, **options, extra=extra)
+        jobs.start(name, tasks, **options, data_dir=data_dir)
     except ValueError as e:  # UploadError included
         st.error(str(e))
         return

@@ -26,6 +26,7 @@ from app import config
 
 NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 EXTRACT_EXAMPLES = 200  # per task: enough for a readable map, quick to extract
+EVALUATIONS, EVAL_EXAMPLES = 5, 20  # held-out checks in a run (the live chart's points), rows per task in each
 RUNNING, FINISHED, FAILED, CANCELLED = "running", "finished", "failed", "cancelled"
 
 
@@ -78,14 +79,17 @@ def check_name(name: str) -> None:
 
 
 def start(name: str, tasks: list[str], method: str, backbone: str, steps: int, batch_size: int,
-          extra: tuple[str, ...] = ()) -> Job:
-    """Launch train + extract in the background; `extra` holds further `train` flags."""
+          data_dir: str | None = None, extra: tuple[str, ...] = ()) -> Job:
+    """Launch train + extract in the background, with EVALUATIONS held-out checks along the way; `extra` holds
+    further `train` flags (they override these)."""
     check_name(name)
     paths = _paths(name)
     paths["job"].parent.mkdir(parents=True, exist_ok=True)
     python = [sys.executable, "-m", "analysis"]
     train = [*python, "train", "--method", method, "--backbone", backbone, "--tasks", *tasks, "--steps", str(steps),
-             "--batch-size", str(batch_size), "--output", str(paths["dir"]), *extra]
+             "--batch-size", str(batch_size), "--output", str(paths["dir"]),
+             "--eval-every", str(max(1, steps // EVALUATIONS)), "--eval-examples", str(EVAL_EXAMPLES),
+             *(("--data-dir", data_dir) if data_dir else ()), *extra]
     extract = [*python, "extract", str(paths["dir"]), "--max-examples", str(EXTRACT_EXAMPLES)]
     job = Job(name, train, extract, steps)
     _save(job, paths["job"])
