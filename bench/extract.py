@@ -16,13 +16,14 @@ from analysis.data.tasks import BUILTIN_SUITE, get_task  # noqa: E402
 from analysis.extract.vectors import layer_vectors  # noqa: E402
 from analysis.model.backbone import load_backbone  # noqa: E402
 from analysis.model.hyperlens import HyperLensModel  # noqa: E402
+from analysis.train.recipes import METHOD_CONFIGS  # noqa: E402
 from bench.common import median_time, ratio_table  # noqa: E402
 from bench.projection_bench import bench_knn_placement, bench_umap_fit, format_rows  # noqa: E402
 
 
 def extraction_vs_encoder(n_per_task: int = 64, batch_size: int = 64, repeats: int = 3, rounds: int = 3) -> str:
     model = HyperLensModel.build(load_backbone("minilm"), "hyperdecoder", list(BUILTIN_SUITE),
-                                 {"decoder_adapter_dim": 32, "generator_hidden": 32}).eval()
+                                 METHOD_CONFIGS["hyperdecoder"]).eval()  # the shipped options
     examples = [e for t in BUILTIN_SUITE for e in get_task(t).load("validation", max_examples=n_per_task)]
     batches = []
     for i in range(0, len(examples), batch_size):

@@ -3,7 +3,7 @@ to the shared-adapter baseline measured in the same run. Run: python bench/step_
 
 --configs bottleneck (default): every method with the same adapter width (64), so a method with more adapter sites
                                 does more work (Hyperformer++: 24 serial sites against the adapter's 12 parallel ones)
---configs shipped:              each method's shipped options (analysis/train/recipes.py), within 2% of each other in
+--configs shipped:              each method's shipped options (analysis/train/recipes.py), within 3% of each other in
                                 trainable parameters: the cost at the budget the methods are compared at"""
 from __future__ import annotations
 

@@ -33,14 +33,15 @@ def build_checkpoint(out: Path) -> Path:
     from analysis.maps.projection import checkpoint_map
     from analysis.model.checkpoint import load_checkpoint
     from analysis.train.loop import TrainConfig, train
-    from app.services.maps import FALLBACK_MAP
+    from analysis.maps.projection import DEFAULT_MAP
+    from app.services.maps import fallback
 
     cfg = TrainConfig(method="hyperdecoder", backbone="tiny-bert2bert", tasks=APP_TASKS, steps=2, batch_size=4,
                       warmup_steps=0, eval_every=2, eval_examples=4, max_train_examples=20)
     out.parent.mkdir(parents=True, exist_ok=True)  # train() writes its log beside the checkpoint
     train(cfg, out, progress=False)
     extract(load_checkpoint(out), out / "extraction", max_examples=15, progress=False)
-    checkpoint_map(out, "embedding", FALLBACK_MAP)
+    checkpoint_map(out, "embedding", fallback(DEFAULT_MAP))
     return out
 
 

@@ -76,7 +76,7 @@ def markdown_table(table: pd.DataFrame) -> str:
 def quality_table(reports: dict[str, dict]) -> str:
     """The headline cluster-quality numbers of each checkpoint, side by side (quality.summary)."""
     table = pd.DataFrame({name: quality.summary(r) for name, r in reports.items()})
-    return markdown_table(table.rename_axis("measure (original space, cosine; shuffled-label baseline in brackets)")
+    return markdown_table(table.rename_axis("measure (original space, cosine; shuffled-label baseline in parentheses)")
                           .reset_index())
 
 
@@ -166,7 +166,7 @@ each beside the same measure on shuffled labels. The embedding of each method:
 
 {quality_table(reports) if reports else 'No extraction report yet: run `python -m analysis extract` and `report`.'}
 
-Label kNN accuracy within each task (shuffled baseline in brackets):
+Label kNN accuracy within each task (shuffled baseline in parentheses):
 
 {within_task_table(reports) if reports else ''}
 

@@ -160,9 +160,10 @@ def _save(cache_dir: Path, p: Projection, X: np.ndarray) -> None:
     write_json(meta, cache_dir / f"{p.key}.json")
 
 
-def cached(X: np.ndarray, settings: ProjectionSettings, dirs) -> Projection | None:
-    """The map of X with `settings` from the first of `dirs` that holds it (the key hashes X and the settings)."""
-    key = settings.key(np.asarray(X))
+def cached(X: np.ndarray, settings: ProjectionSettings, dirs, key: str | None = None) -> Projection | None:
+    """The map of X with `settings` from the first of `dirs` that holds it (`key`, when known, is
+    `settings.key(X)`: it hashes X and the settings)."""
+    key = key or settings.key(np.asarray(X))
     return next((hit for d in dirs if d is not None and (hit := _load_cached(Path(d), key, settings))), None)
 
 

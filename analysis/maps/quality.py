@@ -281,7 +281,7 @@ def summary(report: dict) -> pd.Series:
     for facet, value in report["silhouette"].items():
         rows[f"silhouette · {facet}"] = score_pair(value, base["silhouette"].get(facet))
     for facet in report["ari"]:
-        ari, nmi = (score_pair(report[m][facet], None) for m in ("ari", "nmi"))
+        ari, nmi = (score_pair(report[m][facet], base[m].get(facet)) for m in ("ari", "nmi"))
         rows[f"k-means ARI / NMI · {facet}"] = f"{ari} / {nmi}"
     rows["trustworthiness of the 2-D map"] = score_pair(report.get("trustworthiness"), None)
     return pd.Series(rows, name="score (shuffled)")

@@ -29,7 +29,7 @@ with views.friendly_errors():
     st.markdown("**Every checkpoint, best average first**")
     st.caption("Task columns: the validation score (the mean of the task's metrics). Task and label kNN: how often "
                "an instance's 10 nearest neighbours in the conditioning embedding share its task, or its label within "
-               "its task, with the same score on shuffled labels in brackets. Trainable parameters include the warm "
+               "its task, with the same score on shuffled labels in parentheses. Trainable parameters include the warm "
                "start's new cross-attention; minutes of training as logged (runs that shared the CPU took longer).")
     st.dataframe(table, hide_index=True, width="stretch")
     picker, clear = st.columns([1, 5], vertical_alignment="bottom")

@@ -33,7 +33,8 @@ def input_form(ckpt, ext) -> tuple[str, str, int | None] | None:
 
 def show_result(view, result, history, row: int | None) -> None:
     meta = view.ext.meta
-    gold = f" · target `{meta['target'].iloc[row]}`" if row is not None else ""  # an unedited validation example
+    unedited = row is not None and row < len(meta) and meta["source"].iloc[row] == result.source
+    gold = f" · target `{meta['target'].iloc[row]}`" if unedited else ""  # only for an unedited validation example
     st.markdown(f"**Prediction** ({result.task}): `{result.prediction}`{gold}")
     ids, dist = state.neighbor_index(view.ckpt).query(result.embedding, 10)
     st.caption(confidence_line(result, meta.iloc[ids], dist))

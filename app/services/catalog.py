@@ -74,14 +74,14 @@ def _training_minutes(path: Path) -> float | None:
 def ranking(paths: dict[str, Path]) -> pd.DataFrame:
     """One row per checkpoint, best average first: each task's score (the mean of its metrics, as the average
     takes it), how well the conditioning embedding clusters by task and by label within a task ("task kNN", "label
-    kNN": kNN accuracy, its shuffled-label baseline in brackets), trainable parameters and training minutes."""
+    kNN": kNN accuracy, its shuffled-label baseline in parentheses), trainable parameters and training minutes."""
     rows = []
     for name, path in paths.items():
         metrics, report = read_json(path / METRICS), read_json(report_file(path))
         config, params = read_json(path / CONFIG), read_json(path / PARAMS)
         base = report.get("baseline", {})
         knn = lambda v, b: f"{v:.2f} ({b:.2f})" if v is not None and b is not None else ""  # noqa: E731
-        row = {"checkpoint": name, "method": config.get("method", "?"), "adapts per": config.get("adapts_per", "?"),
+        row = {"checkpoint": name, "method": config.get("method", "?"), "adapts per": adapts_per(config),
                "average": metrics.get("average")}
         row.update({t: round(sum(m.values()) / len(m), 1) for t, m in sorted(metrics.get("tasks", {}).items()) if m})
         row["task kNN"] = knn(report.get("knn_accuracy", {}).get("task"), base.get("knn_accuracy", {}).get("task"))
@@ -104,6 +104,14 @@ def method_names() -> list[str]:
     return sorted(p.stem for p in folder.glob("*.py") if p.stem not in NOT_METHODS)
 
 
+
+
+def adapts_per(config: dict) -> str:
+    """From config.json; a run saved before it recorded this asks the method registry (which imports torch)."""
+    if "adapts_per" in config or "method" not in config:
+        return config.get("adapts_per", "?")
+    from analysis.model.methods import REGISTRY
+    return REGISTRY[config["method"]].adapts_per if config["method"] in REGISTRY else "?"
 
 
 def default_pair(table: pd.DataFrame) -> list[str]:

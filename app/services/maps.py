@@ -39,7 +39,6 @@ def fallback(settings: ProjectionSettings) -> ProjectionSettings:
     return ProjectionSettings(method="pca", n_components=settings.n_components, seed=0)
 
 
-FALLBACK_MAP = fallback(DEFAULT_MAP)
 MAX_POINTS = 50_000  # per figure (payload and WebGL limits); above it, a stratified sample
 
 
@@ -108,8 +107,9 @@ class Worker:
                 i, error, value = self._results.get(timeout=1)
             except queue.Empty:
                 if not self.alive:  # died (out of memory?): fail what it held, so a retry can start a new one
-                    for future in self._futures.values():
-                        future.set_exception(RuntimeError("the projection worker died; try again"))
+                    for future in list(self._futures.values()):
+                        if not future.done():
+                            future.set_exception(RuntimeError("the projection worker died; try again"))
                     self._futures.clear()
                     return
                 continue
@@ -163,7 +163,7 @@ class ProjectionManager:
             if key in self._maps:
                 self._maps.move_to_end(key)
                 return self._maps[key]
-        hit = cached(X, settings, [shipped, config.CACHE_DIR])
+        hit = cached(X, settings, [shipped, config.CACHE_DIR], key)
         if hit is None and settings.method == "pca":
             hit = project(X, settings, config.CACHE_DIR)
         if hit is not None:

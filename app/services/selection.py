@@ -11,7 +11,7 @@ from analysis.maps.quality import FACETS as QUALITY_FACETS
 
 FACETS = (*QUALITY_FACETS, "correct")  # what the map can colour and filter by
 TABLE_COLUMNS = ["row", "task", "label", "correct", "target", "prediction", "source"]  # prediction beside target
-MISMATCH = "background-color: rgba(214, 39, 40, 0.18)"  # a wrong prediction's cell, in the "incorrect" red
+MISMATCH = "background-color: rgba(217, 95, 2, 0.18)"  # a wrong prediction's cell, in the map's "incorrect" orange
 
 
 TABLE_CONFIG = {"row": {"width": 50}, "task": {"width": 90}, "label": {"width": 100}, "correct": {"width": 60},

@@ -54,4 +54,4 @@ BUILTIN_SUITE: tuple[str, ...] = tuple(sorted(t.name for t in builtin_tasks()))
 REALDEV_SUITE: tuple[str, ...] = ("aeslc", "ag_news", "conll2003", "imdb", "snli", "subjqa", "trec")
 
 __all__ = ["BUILTIN_SUITE", "REALDEV_SUITE", "OUTPUT_TYPES", "TASKS", "CustomTask", "DataError", "Example", "Task", "aggregate",
-           "get_task", "known_tasks", "normalize_text", "parse_custom_task", "register_task", "windows"]
+           "get_task", "known_tasks", "normalize_text", "parse_custom_task", "register_task"]

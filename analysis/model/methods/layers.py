@@ -218,8 +218,6 @@ class GeneratedAdapter:
     def tensors(self) -> dict[str, Tensor]:
         return self.weights.tensors()
 
-    def scaled(self, gain: Tensor) -> "TaskGroups":
-        return TaskGroups(self.weights.scaled(gain), self.sizes)
 
     def select(self, index: Tensor) -> "GeneratedAdapter":
         return GeneratedAdapter(self.heads, self.code.index_select(0, index))
