@@ -1,4 +1,5 @@
-"""A checkpoint folder's files, named once, and the natural order of the layer names inside them.
+"""A checkpoint folder's files, named once, the training time its log records, and the natural order of the layer
+names inside them.
 
     CKPT/config.json                  method, backbone, tasks, training record, library versions
     CKPT/adapter_model.safetensors    the trainable weights only
@@ -12,6 +13,7 @@
 """
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -39,6 +41,15 @@ def report_file(checkpoint) -> Path:
 
 def projection_cache(checkpoint) -> Path:
     return extraction_dir(checkpoint) / "projections"
+
+
+def training_seconds(checkpoint) -> float | None:
+    """The training loop's wall time, from the last timed record of the checkpoint's training log."""
+    log = Path(checkpoint) / TRAINING_LOG
+    if not log.is_file():
+        return None
+    seconds = [json.loads(line).get("seconds") for line in log.read_text().splitlines() if line.strip()]
+    return next((s for s in reversed(seconds) if s is not None), None)
 
 
 def natural_key(name: str) -> list:

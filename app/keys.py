@@ -3,7 +3,7 @@ CHECKPOINT = "checkpoint"      # the sidebar's checkpoint name
 COLOR_BY = "color_by"          # every map's "Colour by"
 SELECTION = "sel_ids"          # Map: selected row ids
 PINS = "pins"                  # Map -> Compare: {"A": row, "B": row}
-HISTORY = "history"            # Predict: the last (task, text, validation row or None) inputs
+HISTORY = "history"            # Predict: the last (task, text, validation row it started from) inputs
 LINKED = "linked_ids"          # Methods: example ids selected in either map
 SWAP_FOR = "swap_for"          # Compare: the pair the swap was asked for
 TRAIN_LAUNCHED = "train_launched"  # Train: runs started in this session (a fresh run name each)
@@ -19,4 +19,5 @@ def sticky(key: str) -> str:
 
 
 # Row ids, pins and inputs refer to one checkpoint's extraction: dropped when the checkpoint changes.
-PER_CHECKPOINT = (SELECTION, PINS, HISTORY, LINKED, SWAP_FOR, *(k for s in "AB" for k in (compare_row(s), sticky(compare_row(s)))))
+PER_CHECKPOINT = (SELECTION, PINS, HISTORY, LINKED, SWAP_FOR,
+                  *(k for s in "AB" for k in (compare_row(s), sticky(compare_row(s)))))

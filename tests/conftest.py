@@ -30,10 +30,9 @@ APP_NAMES = ("tiny-hyperdecoder", "tiny-hyperdecoder-b")  # the second is a copy
 
 def build_checkpoint(out: Path) -> Path:
     from analysis.extract.writer import extract
-    from analysis.maps.projection import checkpoint_map
+    from analysis.maps.projection import DEFAULT_MAP, checkpoint_map
     from analysis.model.checkpoint import load_checkpoint
     from analysis.train.loop import TrainConfig, train
-    from analysis.maps.projection import DEFAULT_MAP
     from app.services.maps import fallback
 
     cfg = TrainConfig(method="hyperdecoder", backbone="tiny-bert2bert", tasks=APP_TASKS, steps=2, batch_size=4,

@@ -11,8 +11,8 @@ import torch
 from analysis.__main__ import main
 from analysis.extract import writer as X
 from analysis.extract.live import LiveModel
-from analysis.extract.vectors import layer_vectors
 from analysis.extract.reader import META_COLUMNS, load_extraction
+from analysis.extract.vectors import layer_vectors
 from analysis.extract.writer import extract
 from analysis.model.backbone import load_backbone
 from analysis.model.checkpoint import save_checkpoint

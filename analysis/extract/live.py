@@ -88,7 +88,6 @@ class LiveModel:
         return [LiveResult(s, t, texts[i], emb[i], {k: v[i] for k, v in vectors.items()},
                            {k: float(v[i]) for k, v in norms.items()}, nll[i]) for i, (s, t) in enumerate(zip(sources, tasks))]
 
-
     @torch.no_grad()
     def swap(self, a: tuple[str, str], b: tuple[str, str]) -> SwapResult:
         """Decode A with B's generated decoder adapters (and B with A's): a causal test of what they encode."""

@@ -12,21 +12,13 @@ from pathlib import Path
 import pandas as pd
 
 from analysis.files import write_json
-from analysis.layout import CARD, CONFIG, METRICS, PARAMS, TRAINING_LOG, report_file
+from analysis.layout import CARD, CONFIG, METRICS, PARAMS, TRAINING_LOG, report_file, training_seconds
 
 from . import quality
 
 
 def _json(path: Path) -> dict | None:
     return json.loads(path.read_text()) if path.exists() else None
-
-
-def _last_log_seconds(ckpt: Path) -> float | None:
-    log = ckpt / TRAINING_LOG
-    if not log.exists():
-        return None
-    lines = log.read_text().splitlines()
-    return json.loads(lines[-1]).get("seconds") if lines else None
 
 
 BATCHING = {"grouped": "mixed-task batches grouped by length", "mixed": "mixed-task batches",
@@ -130,7 +122,7 @@ def build_card(ckpt: Path, others: list[Path], baseline: dict[str, float] | None
     reports = {p.name: _json(report_file(p)) for p in names if report_file(p).exists()}
     params = {p.name: _json(p / PARAMS) for p in names if (p / PARAMS).exists()}
     tr = cfg["training"]
-    seconds = _last_log_seconds(ckpt)
+    seconds = training_seconds(ckpt)
     budget = "\n".join(f"| {n} | {r['trainable']:,} | " + ", ".join(f"{k}: {v:,}" for k, v in r["groups"].items()) + " |"
                        for n, r in params.items())
     weights = "".join(f", {t} x{w:g}" for t, w in sorted(tr.get("task_weights", {}).items()))

@@ -290,7 +290,8 @@ def summary(report: dict) -> pd.Series:
 def format_report(report: dict) -> str:
     """Plain text for the command line: the same tables the explorer shows."""
     three = lambda v: "n/a" if v is None or v != v else f"{v:.3f}"  # noqa: E731
-    parts = [f"n={report['n']}  k={report['k']}  (shuffled-label baseline beside each score)", textwrap.fill(EXPLAIN, 116), "",
+    parts = [f"n={report['n']}  k={report['k']}  (shuffled-label baseline beside each score)",
+             textwrap.fill(EXPLAIN, 116), "",
              facet_table(report).to_string(index=False, na_rep="n/a", float_format=three)]
     if not (within := within_task_table(report)).empty:
         parts += ["", "label kNN accuracy within task", within.to_string(index=False, na_rep="n/a", float_format=three)]

@@ -10,8 +10,8 @@ from app.services.instances import from_live, neighbor_table
 HISTORY = 5
 
 
-def input_form(ckpt, ext) -> tuple[str, str, int | None] | None:
-    """(task, input text, the validation row it is when unedited) when submitted."""
+def input_form(ckpt, ext) -> tuple[str, str, int] | None:
+    """(task, input text, the validation row it started from) when submitted."""
     meta = ext.meta
     c1, c2, c3 = st.columns([1, 4, 1])
     task = c1.selectbox("Task", sorted(meta["task"].unique()), key="predict_task")
@@ -27,13 +27,13 @@ def input_form(ckpt, ext) -> tuple[str, str, int | None] | None:
             text = spec.join_source(prefix, [(name, st.text_area(name, value, key=f"field_{row}_{name}", height=80))
                                              for name, value in fields])
         if st.form_submit_button("Predict", type="primary"):
-            return task, text.strip(), row if text.strip() == source else None
+            return task, text.strip(), row
     return None
 
 
-def show_result(view, result, history, row: int | None) -> None:
+def show_result(view, result, history, row: int) -> None:
     meta = view.ext.meta
-    unedited = row is not None and row < len(meta) and meta["source"].iloc[row] == result.source
+    unedited = row < len(meta) and meta["source"].iloc[row] == result.source
     gold = f" · target `{meta['target'].iloc[row]}`" if unedited else ""  # only for an unedited validation example
     st.markdown(f"**Prediction** ({result.task}): `{result.prediction}`{gold}")
     ids, dist = state.neighbor_index(view.ckpt).query(result.embedding, 10)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis.layout import CONFIG, EXTRACTION, METRICS, PARAMS, TRAINING_LOG, WEIGHTS, extraction_file, report_file
+from analysis.layout import CONFIG, EXTRACTION, METRICS, PARAMS, WEIGHTS, extraction_file, report_file, training_seconds
 
 WATCHED = (CONFIG, WEIGHTS, METRICS, PARAMS, f"{EXTRACTION}/validation.parquet", f"{EXTRACTION}/report.json")
 
@@ -62,15 +62,6 @@ def read_json(path: Path) -> dict:
         return {}
 
 
-def _training_minutes(path: Path) -> float | None:
-    log = path / TRAINING_LOG
-    if not log.is_file():
-        return None
-    seconds = [r.get("seconds") for r in map(json.loads, filter(None, log.read_text().splitlines()))]
-    seconds = [s for s in seconds if s is not None]
-    return round(seconds[-1] / 60, 1) if seconds else None
-
-
 def ranking(paths: dict[str, Path]) -> pd.DataFrame:
     """One row per checkpoint, best average first: each task's score (the mean of its metrics, as the average
     takes it), how well the conditioning embedding clusters by task and by label within a task ("task kNN", "label
@@ -87,7 +78,7 @@ def ranking(paths: dict[str, Path]) -> pd.DataFrame:
         row["task kNN"] = knn(report.get("knn_accuracy", {}).get("task"), base.get("knn_accuracy", {}).get("task"))
         row["label kNN"] = knn(report.get("within_task_label_knn_mean"), base.get("within_task_label_knn_mean"))
         row["trainable"] = f"{params['trainable'] / 1e6:.2f}M" if "trainable" in params else ""
-        row["minutes"] = _training_minutes(path)
+        row["minutes"] = round(seconds / 60, 1) if (seconds := training_seconds(path)) is not None else None
         rows.append(row)
     table = pd.DataFrame(rows)
     return table.sort_values("average", ascending=False, na_position="last") if len(table) else table
@@ -102,8 +93,6 @@ def method_names() -> list[str]:
     import analysis
     folder = Path(analysis.__file__).parent / "model" / "methods"
     return sorted(p.stem for p in folder.glob("*.py") if p.stem not in NOT_METHODS)
-
-
 
 
 def adapts_per(config: dict) -> str:

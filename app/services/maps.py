@@ -23,7 +23,6 @@ import numpy as np
 import pandas as pd
 
 from analysis.maps.projection import (
-    DEFAULT_MAP,
     Projection,
     ProjectionSettings,
     cached,

@@ -218,7 +218,6 @@ class GeneratedAdapter:
     def tensors(self) -> dict[str, Tensor]:
         return self.weights.tensors()
 
-
     def select(self, index: Tensor) -> "GeneratedAdapter":
         return GeneratedAdapter(self.heads, self.code.index_select(0, index))
 
