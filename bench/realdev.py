@@ -5,7 +5,9 @@
     python bench/realdev.py --checkpoints runs/realdev/adapter  # score existing checkpoints, no training
 
 Every baseline is recomputed in the same run from the suite's train split. The throughput row times training
-steps on the suite's task mix with length-grouped batches (the default) against plain mixed batches, interleaved.
+steps on the suite's task mix with length-grouped batches (the default) against plain mixed batches, and one task a
+batch (Hyperformer++'s and HyperLoader's sampling, T=10) with and without length grouping within the task,
+interleaved.
 The suite is read from ../shared/realdev/data (or --data-dir); it is never copied into the repository.
 """
 from __future__ import annotations
@@ -45,7 +47,9 @@ def throughput(data_dir: str, steps: int, rounds: int) -> dict[str, float]:
     costs = {t: example_costs(model.tokenizer, e, cfg.max_source_length, model.target_lengths[t]) for t, e in data.items()}
     sizes = {t: len(e) for t, e in examples.items()}
     samplers = {"grouped": MultiTaskSampler(data, cfg.batch_size, costs=costs, sizes=sizes),
-                "mixed": MultiTaskSampler(data, cfg.batch_size, sizes=sizes)}
+                "mixed": MultiTaskSampler(data, cfg.batch_size, sizes=sizes),
+                "single-grouped": MultiTaskSampler(data, cfg.batch_size, cfg.temperature, False, costs=costs, sizes=sizes),
+                "single": MultiTaskSampler(data, cfg.batch_size, cfg.temperature, False, sizes=sizes)}
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
     best = dict.fromkeys(samplers, 0.0)
     for r in range(rounds):
@@ -123,7 +127,9 @@ def table(results: dict) -> str:
     if "throughput" in results:
         t = results["throughput"]
         lines.append(f"\ntraining throughput on the realdev mix (adapter, batch 32): length-grouped {t['grouped']:.1f} "
-                     f"examples/s, plain mixed {t['mixed']:.1f} examples/s: {t['grouped'] / t['mixed']:.2f}x")
+                     f"examples/s, plain mixed {t['mixed']:.1f} examples/s: {t['grouped'] / t['mixed']:.2f}x; one task "
+                     f"a batch, length-grouped within it {t['single-grouped']:.1f} examples/s, plain {t['single']:.1f}: "
+                     f"{t['single-grouped'] / t['single']:.2f}x")
     return "\n".join(lines)
 
 

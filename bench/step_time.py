@@ -1,13 +1,19 @@
 """Training-step time per method on the MiniLM backbone (batch 32, source 128, target 16), as a ratio
-to the shared-adapter baseline measured in the same run. Run: python bench/step_time.py [--configs shipped]
+to the shared-adapter baseline measured in the same run.
+Run: python bench/step_time.py [--configs shipped] [--precision bf16]
 
 --configs bottleneck (default): every method with the same adapter width (64), so a method with more adapter sites
                                 does more work (Hyperformer++: 24 serial sites against the adapter's 12 parallel ones)
 --configs shipped:              each method's shipped options (analysis/train/recipes.py), within 3% of each other in
-                                trainable parameters: the cost at the budget the methods are compared at"""
+                                trainable parameters: the cost at the budget the methods are compared at
+
+Each measurement runs in a fresh process, as each training run does, in interleaved rounds: in one process a second
+model's steps run up to 25% slower than the first's (the allocator's state, not the method), which would bias the
+ratio by the order of the methods."""
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 from pathlib import Path
 
@@ -33,7 +39,7 @@ SHIPPED = {m: METHOD_CONFIGS.get(m, {}) for m in CONFIGS}
 TASKS = ["a", "b", "c", "d"]
 
 
-def make_step(method: str, batch: int, src: int, tgt: int, config: dict):
+def make_step(method: str, batch: int, src: int, tgt: int, config: dict, precision: str = "fp32"):
     torch.manual_seed(0)
     model = HyperLensModel.build(load_backbone("minilm"), method, TASKS, config).train()
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
@@ -45,13 +51,23 @@ def make_step(method: str, batch: int, src: int, tgt: int, config: dict):
 
     def step():
         opt.zero_grad(set_to_none=True)
-        model(ids, mask, task_ids, labels, label_smoothing=0.1).loss.backward()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):  # as training on a bf16 CPU
+            loss = model(ids, mask, task_ids, labels, label_smoothing=0.1).loss
+        loss.backward()
         opt.step()
     return step
 
 
+def time_one(method: str, a) -> float:
+    """One method's median step time, measured in a fresh process."""
+    args = [sys.executable, __file__, "--one", method, "--configs", a.configs, "--batch", str(a.batch),
+            "--source-length", str(a.source_length), "--target-length", str(a.target_length), "--repeats", str(a.repeats),
+            "--precision", a.precision]
+    return float(subprocess.run(args, check=True, capture_output=True, text=True).stdout.split()[-1])
+
+
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--source-length", type=int, default=128)
     ap.add_argument("--target-length", type=int, default=16)
@@ -59,15 +75,22 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=2, help="interleaved rounds over all methods (noise control)")
     ap.add_argument("--methods", nargs="+", default=list(CONFIGS))
     ap.add_argument("--configs", choices=("bottleneck", "shipped"), default="bottleneck")
+    ap.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+                    help="bf16: autocast, as `train` runs on a CPU with fast bf16")
+    ap.add_argument("--one", help=argparse.SUPPRESS)  # internal: time this method here and print seconds
     a = ap.parse_args()
     configs = CONFIGS if a.configs == "bottleneck" else SHIPPED
-    steps = {m: make_step(m, a.batch, a.source_length, a.target_length, configs[m]) for m in a.methods}
+    if a.one:
+        print(median_time(make_step(a.one, a.batch, a.source_length, a.target_length, configs[a.one], a.precision),
+                          a.repeats))
+        return
     best = {m: float("inf") for m in a.methods}
     for _ in range(a.rounds):  # interleave so drift in machine load hits every method alike
-        for m, step in steps.items():
-            best[m] = min(best[m], median_time(step, a.repeats))
+        for m in a.methods:
+            best[m] = min(best[m], time_one(m, a))
     print(ratio_table(f"training step, MiniLM bert2bert, {a.configs} configs, batch {a.batch}, source "
-                      f"{a.source_length}, target {a.target_length} ({torch.get_num_threads()} threads)",
+                      f"{a.source_length}, target {a.target_length}, {a.precision} ({torch.get_num_threads()} threads, "
+                      "a fresh process per measurement)",
                       [(m, best[m]) for m in a.methods], baseline="adapter", targets=TARGETS))
 
 

@@ -112,6 +112,17 @@ def test_task_conditioned_methods_are_identical_within_a_task(method):
         assert not torch.allclose(t[0], t[2]), name
 
 
+@pytest.mark.parametrize("family", FAMILIES)
+def test_a_training_forward_fills_no_kv_cache(family, tiny_inputs):
+    """Teacher forcing needs no cache; filling one copies every layer's keys and values at each step."""
+    model = build(family, "adapter").train()
+    seen = []
+    model.backbone.get_decoder().register_forward_pre_hook(lambda m, a, kw: seen.append(kw.get("use_cache")),
+                                                           with_kwargs=True)
+    model(**batch(model, tiny_inputs))
+    assert seen == [False]
+
+
 @pytest.mark.parametrize("method", ADAPTS_PER["input"] + ADAPTS_PER["task"])
 def test_generate_runs_the_hypernetwork_once_per_input(method):
     """The modules of a conditioned method (hypernetwork, heads, per-task weights, encoder adapters) run as often for
@@ -147,6 +158,16 @@ def test_batched_adapter_equals_per_instance_application():
     x = torch.randn(B, T, d, generator=g)
     per_row = torch.stack([torch.relu(x[i] @ w.down[i] + w.down_bias[i]) @ w.up[i] + w.up_bias[i] for i in range(B)])
     torch.testing.assert_close(w(x, "relu"), per_row)
+
+
+@pytest.mark.parametrize("groups", [1, 2])
+def test_generated_adapters_keep_the_autocast_dtype(groups):
+    """Under bf16 autocast a generated adapter (with its LayerNorm) returns bf16: an fp32 result would turn the
+    residual stream after it into fp32."""
+    w = AdapterWeights(*(torch.randn(s) for s in [(groups, 8, 4), (groups, 4), (groups, 4, 8), (groups, 8),
+                                                   (groups, 8), (groups, 8)]))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert w(torch.randn(2, 3, 8), "relu").dtype == torch.bfloat16
 
 
 @pytest.mark.parametrize("tasks", [("qa",) * 3 + ("sentiment",), ("qa",) * 4, ("qa",) * 2 + ("sentiment",) * 2],
@@ -260,6 +281,21 @@ def test_post_ln_backbones_get_gated_serial_adapters_recorded_and_checked_on_loa
     assert not any("gates" in n for n in explicit.trainable_state_dict())  # the paper's form stays available
     with pytest.raises(ValueError, match="serial_adapters must be one of"):
         HyperLensModel.build(load_backbone("tiny-bert2bert"), method, TASKS, {"serial_adapters": "gate"})
+
+def test_pha_encoder_width_defaults_to_the_paper_single_width_and_is_recorded(tmp_path):
+    paper = build("tiny-bert2bert", "pha")
+    assert paper.method.config.encoder_adapter_dim == 8 and paper.method.encoder_adapters[0].down.out_features == 8
+    torch.manual_seed(0)
+    split = HyperLensModel.build(load_backbone("tiny-bert2bert"), "pha", TASKS, {"adapter_dim": 4, "encoder_adapter_dim": 12})
+    assert split.method.encoder_adapters[0].down.out_features == 12 and split.method.heads.a == 4
+    perturb(split)
+    path = save_checkpoint(split, tmp_path / "ckpt", metrics={"average": 1.0})
+    assert json.loads((path / "config.json").read_text())["method_config"]["encoder_adapter_dim"] == 12
+    loaded = load_checkpoint(path)
+    b = batch(split, ["sentiment sentence: great", "qa question: when?"])
+    with torch.no_grad():
+        assert torch.allclose(split.eval()(**b).logits, loaded.eval()(**b).logits, atol=1e-5)
+
 
 
 def test_the_app_lists_the_registered_methods_without_importing_them():

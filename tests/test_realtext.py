@@ -34,6 +34,21 @@ def test_grouped_batches_keep_the_task_mix_and_cut_padding():
         e.id for k in range(16) for e in MultiTaskSampler(data, 8, costs=costs, group=16, seed=1).batch(k))
 
 
+def test_single_task_batches_grouped_by_length_keep_one_task_a_batch_and_the_task_mix():
+    data = {"short": rows("short", 300, 5) + rows("short", 300, 90), "long": rows("long", 100, 120)}
+    costs = {t: [len(e.source.split()) for e in exs] for t, exs in data.items()}
+    grouped = MultiTaskSampler(data, 8, temperature=10.0, mixed=False, costs=costs, group=16, seed=1)
+    plain = MultiTaskSampler(data, 8, temperature=10.0, mixed=False, seed=1)
+    assert all(len({e.task for e in grouped.batch(k)}) == 1 for k in range(320))
+    counts = Counter(grouped.batch(k)[0].task for k in range(3200))
+    expected = task_probabilities({"short": 600, "long": 100}, 10.0)["short"]
+    assert counts["short"] / 3200 == pytest.approx(expected, abs=0.03)
+    padded = lambda s: np.mean([8 * max(len(e.source.split()) for e in s.batch(k)) for k in range(320)])
+    assert padded(grouped) < 0.8 * padded(plain)
+    again = MultiTaskSampler(data, 8, temperature=10.0, mixed=False, costs=costs, group=16, seed=1)
+    assert [e.id for e in again.batch(37)] == [e.id for e in grouped.batch(37)]
+
+
 def test_sampling_counts_questions_not_windows():
     data = {"qa": rows("qa", 300, 5), "b": rows("b", 100, 5)}
     s = MultiTaskSampler(data, 8, sizes={"qa": 100, "b": 100})

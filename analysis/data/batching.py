@@ -34,7 +34,7 @@ class MultiTaskSampler:
     seed: int = 0
     rank: int = 0                    # data-parallel process index: each rank draws its own rows
     weights: dict[str, float] | None = None  # per-task multipliers on the sampling probability
-    costs: dict[str, list[float]] | None = None  # per-example cost (tokens); set: length-grouped mixed batches
+    costs: dict[str, list[float]] | None = None  # per-example cost (tokens); set: length-grouped batches
     group: int = 32                  # batches per length-sorted group
     sizes: dict[str, int] | None = None  # task sizes for sampling (default: rows); QA counts questions, not windows
 
@@ -52,7 +52,7 @@ class MultiTaskSampler:
         return sorted(self._draw(step), key=lambda e: e.task)
 
     def _draw(self, step: int) -> list[Example]:
-        if self.mixed and self.costs:
+        if self.costs:
             return self._grouped(step)
         rng = np.random.default_rng([self.seed, step, self.rank])
         if self.mixed:
@@ -62,13 +62,17 @@ class MultiTaskSampler:
         return [self.data[self.tasks[t]][rng.integers(len(self.data[self.tasks[t]]))] for t in chosen]
 
     def _grouped(self, step: int) -> list[Example]:
-        """As HF Trainer's group_by_length: draw `group` mixed batches at once, sort them by cost, cut them into
-        batches and shuffle those. Task proportions stay those of mixed sampling; padding mostly goes."""
+        """As HF Trainer's group_by_length: draw `group` batches at once, sort their rows by cost, cut them into
+        batches and shuffle those. Task proportions stay those of the sampling; padding mostly goes. With one task
+        a batch, each batch's task is drawn as before and rows are sorted within their task."""
         group, k = divmod(step, self.group)
         rng = np.random.default_rng([self.seed, group, self.rank, 1])
-        chosen = rng.choice(len(self.tasks), size=self.batch_size * self.group, p=self.probs)
+        if self.mixed:
+            chosen = rng.choice(len(self.tasks), size=self.batch_size * self.group, p=self.probs)
+        else:
+            chosen = np.repeat(np.sort(rng.choice(len(self.tasks), size=self.group, p=self.probs)), self.batch_size)
         rows = [(self.tasks[t], int(rng.integers(len(self.data[self.tasks[t]])))) for t in chosen]
-        rows.sort(key=lambda r: self.costs[r[0]][r[1]])
+        rows.sort(key=lambda r: self.costs[r[0]][r[1]] if self.mixed else (r[0], self.costs[r[0]][r[1]]))
         order = rng.permutation(self.group)
         return [self.data[t][i] for t, i in rows[order[k] * self.batch_size:(order[k] + 1) * self.batch_size]]
 

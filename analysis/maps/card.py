@@ -22,7 +22,7 @@ def _json(path: Path) -> dict | None:
 
 
 BATCHING = {"grouped": "mixed-task batches grouped by length", "mixed": "mixed-task batches",
-            "single": "one task per batch"}
+            "single": "one task per batch", "single-grouped": "one task per batch, grouped by length within the task"}
 
 
 def health_section(ckpt: Path) -> str:

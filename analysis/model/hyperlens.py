@@ -102,8 +102,8 @@ class HyperLensModel(nn.Module):
     def forward(self, input_ids, attention_mask, task_ids, labels, label_smoothing: float = 0.0) -> Output:
         state, enc = self.encode(input_ids, attention_mask, task_ids)
         with self.method.bind(state):
-            logits = self.backbone(encoder_outputs=enc, attention_mask=attention_mask,
-                                   decoder_input_ids=self.shift_right(labels)).logits
+            logits = self.backbone(encoder_outputs=enc, attention_mask=attention_mask,  # no KV cache to fill
+                                   decoder_input_ids=self.shift_right(labels), use_cache=False).logits
         lm_loss = F.cross_entropy(logits.flatten(0, 1).float(), labels.flatten(), ignore_index=-100,
                                   label_smoothing=label_smoothing)
         aux = self.method.aux_loss(state) if self.training else None

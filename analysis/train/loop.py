@@ -68,8 +68,9 @@ class TrainConfig:
     sampling: str | None = None           # "proportional" or "temperature" (p ~ N^(1/T)); None: the method's own
     temperature: float = 10.0
     task_weights: dict = field(default_factory=dict)  # task -> multiplier on its sampling probability
-    batching: str | None = None           # "grouped" (mixed tasks, length-sorted), "mixed" or "single" (one task a
-                                          # batch); None: the method's own (its paper's code)
+    batching: str | None = None           # "grouped" (mixed tasks, length-sorted), "mixed", "single" (one task a
+                                          # batch) or "single-grouped" (one task a batch, length-sorted within the
+                                          # task); None: the method's own (its paper's code)
     max_source_length: int = 128
     max_target_length: int = 96           # cap; each task trains on and decodes at most its longest target
     max_train_examples: int | None = None  # per task
@@ -177,9 +178,9 @@ def _train(cfg: TrainConfig, output: Path, command: str | None, progress: bool) 
     train_data = {t.name: t.model_inputs(examples[t.name], tok, cfg.max_source_length, train=True) for t in tasks}
     model.target_lengths = {t: target_length(tok, exs, cfg.max_target_length) for t, exs in train_data.items()}
     costs = ({t: example_costs(tok, exs, cfg.max_source_length, model.target_lengths[t]) for t, exs in train_data.items()}
-             if cfg.batching == "grouped" else None)
+             if cfg.batching in ("grouped", "single-grouped") else None)
     sampler = MultiTaskSampler(train_data, cfg.batch_size, cfg.temperature if cfg.sampling == "temperature" else 1.0,
-                               mixed=cfg.batching != "single", seed=cfg.seed, rank=accelerator.process_index,
+                               mixed=not cfg.batching.startswith("single"), seed=cfg.seed, rank=accelerator.process_index,
                                weights=cfg.task_weights, costs=costs, sizes={t: len(e) for t, e in examples.items()})
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -393,8 +394,9 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
                    "size; it is scored as saved)")
     p.add_argument("--precision", choices=("auto", "bf16", "fp32"),
                    help="training arithmetic; auto (default): bf16 autocast where the hardware has fast bf16")
-    p.add_argument("--batching", choices=("grouped", "mixed", "single"),
-                   help="grouped (default): mixed tasks in length-sorted batches; mixed: random; single: one task a batch")
+    p.add_argument("--batching", choices=("grouped", "mixed", "single", "single-grouped"),
+                   help="grouped (default): mixed tasks in length-sorted batches; mixed: random; single: one task a "
+                   "batch; single-grouped: one task a batch, length-sorted within the task")
     p.add_argument("--task-weights", nargs="+", type=task_weight, metavar="TASK=W",
                    help="multiply a task's sampling probability, e.g. nli=3 paraphrase=3")
     p.set_defaults(run=run)

@@ -6,7 +6,7 @@ METHOD_CONFIGS = {  # 1.39M-1.43M method parameters each on MiniLM (within 3% of
     "adapter": {"adapter_dim": 154},
     "hyperformer": {"reduction_factor": 32},                                   # gated serial adapters on post-LN
     "hyperloader": {"reduction_factor": 48, "lora_rank": 4, "lora_alpha": 4.0},  # LoRA scale 1, as rank 8/alpha 8
-    "pha": {"adapter_dim": 24},
+    "pha": {"adapter_dim": 12, "encoder_adapter_dim": 152},                 # see findings
 }
 
 # TrainConfig fields shared by every shipped run (batch 32, length-grouped mixed batches, bf16 where fast)

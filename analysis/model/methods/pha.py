@@ -13,7 +13,8 @@ from .registry import register
 
 @dataclass
 class PHAConfig:
-    adapter_dim: int = 64
+    adapter_dim: int = 64           # the generated decoder adapters' width
+    encoder_adapter_dim: int = 0    # the learned encoder adapters' width; 0: adapter_dim, as in the paper
     retriever_hidden: int = 128
     embedding_dim: int = 64
     hyper_hidden: int = 128
@@ -69,7 +70,8 @@ class PHA(GeneratedDecoderMethod):
             config.decoder_adapters = "gated" if backbone.family.post_ln else "paper"
         if config.decoder_adapters not in ("paper", "gated"):
             raise ValueError(f"decoder_adapters must be 'paper', 'gated' or 'auto', not {config.decoder_adapters!r}")
-        super().__init__(config, backbone, tasks, config.adapter_dim)
+        config.encoder_adapter_dim = config.encoder_adapter_dim or config.adapter_dim  # recorded as built
+        super().__init__(config, backbone, tasks, config.encoder_adapter_dim)
         d, e, L = self.d, config.embedding_dim, self.n_layers["decoder"]
         if config.decoder_adapters == "gated":
             self.gates = nn.Parameter(torch.zeros(L))
