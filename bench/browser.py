@@ -200,8 +200,12 @@ def shoot_pages(driver, url: str, out: Path) -> dict[str, list[str]]:
 
 
 if __name__ == "__main__":
+    import argparse
+    ap = argparse.ArgumentParser(description="Screenshot every page of the app, as `make run` starts it.")
+    ap.add_argument("out", type=Path, help="folder for the PNGs, e.g. docs/screenshots")
+    out = ap.parse_args().out
     if reason := ensure_chromium():
         sys.exit(reason)
     with app_server(timeout=120) as app, chrome() as driver:
-        for page, errors in shoot_pages(driver, app.url, Path(sys.argv[1])).items():
+        for page, errors in shoot_pages(driver, app.url, out).items():
             print(page, "ok" if not errors else errors)

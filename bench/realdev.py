@@ -5,9 +5,9 @@
     python bench/realdev.py --checkpoints runs/realdev/adapter  # score existing checkpoints, no training
 
 Every baseline is recomputed in the same run from the suite's train split. The throughput row times training
-steps on the suite's task mix with length-grouped batches (the default) against plain mixed batches, and one task a
-batch (Hyperformer++'s and HyperLoader's sampling, T=10) with and without length grouping within the task,
-interleaved.
+steps on the suite's task mix with length-grouped batches (the default) against plain mixed batches, interleaved; the
+padding row counts the tokens each batching mode computes per real token, one task a batch (Hyperformer++'s and
+HyperLoader's sampling, T=10) with and without length grouping within the task included.
 The suite is read from ../shared/realdev/data (or --data-dir); it is never copied into the repository.
 """
 from __future__ import annotations
@@ -27,11 +27,9 @@ from analysis.layout import METRICS, TRAINING_LOG  # noqa: E402
 DATA = ROOT.parent / "shared" / "realdev" / "data"
 
 
-def throughput(data_dir: str, steps: int, rounds: int) -> dict[str, float]:
-    """Training examples per second of the adapter recipe, per batching mode (best of interleaved rounds)."""
-    import torch
-
-    from analysis.data.batching import MultiTaskSampler, collate, example_costs, target_length
+def realdev_batches(data_dir: str):
+    """The adapter recipe's model and training rows on the suite, with each batching mode's sampler."""
+    from analysis.data.batching import MultiTaskSampler, example_costs, target_length
     from analysis.model.backbone import load_backbone
     from analysis.model.hyperlens import HyperLensModel
     from analysis.train.loop import TrainConfig, split_selection
@@ -45,22 +43,56 @@ def throughput(data_dir: str, steps: int, rounds: int) -> dict[str, float]:
     data = {t.name: t.model_inputs(examples[t.name], model.tokenizer, cfg.max_source_length, train=True) for t in tasks}
     model.target_lengths = {t: target_length(model.tokenizer, e, cfg.max_target_length) for t, e in data.items()}
     costs = {t: example_costs(model.tokenizer, e, cfg.max_source_length, model.target_lengths[t]) for t, e in data.items()}
-    sizes = {t: len(e) for t, e in examples.items()}
-    samplers = {"grouped": MultiTaskSampler(data, cfg.batch_size, costs=costs, sizes=sizes),
-                "mixed": MultiTaskSampler(data, cfg.batch_size, sizes=sizes),
-                "single-grouped": MultiTaskSampler(data, cfg.batch_size, cfg.temperature, False, costs=costs, sizes=sizes),
-                "single": MultiTaskSampler(data, cfg.batch_size, cfg.temperature, False, sizes=sizes)}
+    sizes, T, B = {t: len(e) for t, e in examples.items()}, cfg.temperature, cfg.batch_size
+    samplers = {"grouped": MultiTaskSampler(data, B, costs=costs, sizes=sizes),
+                "mixed": MultiTaskSampler(data, B, sizes=sizes),
+                "single-grouped": MultiTaskSampler(data, B, T, mixed=False, costs=costs, sizes=sizes),
+                "single": MultiTaskSampler(data, B, T, mixed=False, sizes=sizes)}
+    return cfg, model, data, samplers
+
+
+def throughput(data_dir: str, steps: int, rounds: int) -> dict[str, float]:
+    """Training examples per second of the adapter recipe, length-grouped against plain mixed batches (best of
+    interleaved rounds; both draw the same task mix, so short runs compare like with like)."""
+    import torch
+
+    from analysis.data.batching import collate
+
+    cfg, model, _, samplers = realdev_batches(data_dir)
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
-    best = dict.fromkeys(samplers, 0.0)
+    best = {"grouped": 0.0, "mixed": 0.0}
     for r in range(rounds):
-        for mode, sampler in samplers.items():
+        for mode in best:
             t0 = time.perf_counter()
             for step in range(r * steps, (r + 1) * steps):
-                model(**collate(model, sampler.batch(step), cfg.max_source_length)).loss.backward()
+                model(**collate(model, samplers[mode].batch(step), cfg.max_source_length)).loss.backward()
                 opt.step()
                 opt.zero_grad(set_to_none=True)
             best[mode] = max(best[mode], steps * cfg.batch_size / (time.perf_counter() - t0))
     return best
+
+
+def padding(data_dir: str, steps: int = 640) -> dict[str, float]:
+    """Tokens a batch computes per real token (source and target, each padded to the batch's longest), over `steps`
+    batches of each batching mode: exact, where timing a few one-task batches would mostly measure which tasks
+    were drawn."""
+    from analysis.data.batching import token_lengths
+
+    cfg, model, data, samplers = realdev_batches(data_dir)
+    lengths = {}
+    for t, exs in data.items():
+        src = token_lengths(model.tokenizer, [e.source for e in exs]).clip(max=cfg.max_source_length) + 2
+        tgt = token_lengths(model.tokenizer, [e.target for e in exs], target=True) + 1
+        tgt = tgt.clip(max=model.target_lengths[t])
+        lengths.update({id(e): (int(a), int(b)) for e, a, b in zip(exs, src, tgt)})
+    ratios = {}
+    for mode, sampler in samplers.items():
+        real = padded = 0
+        for step in range(steps):
+            src, tgt = zip(*(lengths[id(e)] for e in sampler.batch(step)))
+            real, padded = real + sum(src) + sum(tgt), padded + len(src) * (max(src) + max(tgt))
+        ratios[mode] = padded / real
+    return ratios
 
 
 def train_method(method: str, data_dir: str, out: Path, steps: int | None, overwrite: bool) -> tuple[dict, float, int]:
@@ -105,6 +137,7 @@ def main() -> None:
     results = {"baselines": {t: baseline(t, a.data_dir) for t in REALDEV_SUITE}, "runs": {}}
     if a.throughput_steps:
         results["throughput"] = throughput(a.data_dir, a.throughput_steps, rounds=2)
+        results["padding"] = padding(a.data_dir)
     for name, path in ([(p.name, p) for p in a.checkpoints] if a.checkpoints else [(m, a.out / m) for m in a.methods]):
         result, seconds, steps = (score_checkpoint(path, a.data_dir) if a.checkpoints
                                   else train_method(name, a.data_dir, path, a.steps, a.overwrite))
@@ -125,11 +158,10 @@ def table(results: dict) -> str:
         lines.append(f"| {task} | {metric} | {what} | {score:.1f} | " + " | ".join(cells) + " |")
     lines.append("| wall time, steps | | | | " + " | ".join(f"{r['seconds'] / 60:.1f} min, {r['steps']}" for r in runs.values()) + " |")
     if "throughput" in results:
-        t = results["throughput"]
+        t, p = results["throughput"], results["padding"]
         lines.append(f"\ntraining throughput on the realdev mix (adapter, batch 32): length-grouped {t['grouped']:.1f} "
-                     f"examples/s, plain mixed {t['mixed']:.1f} examples/s: {t['grouped'] / t['mixed']:.2f}x; one task "
-                     f"a batch, length-grouped within it {t['single-grouped']:.1f} examples/s, plain {t['single']:.1f}: "
-                     f"{t['single-grouped'] / t['single']:.2f}x")
+                     f"examples/s, plain mixed {t['mixed']:.1f} examples/s: {t['grouped'] / t['mixed']:.2f}x")
+        lines.append("tokens computed per real token: " + ", ".join(f"{m} {r:.2f}" for m, r in p.items()))
     return "\n".join(lines)
 
 

@@ -61,9 +61,9 @@ def make_step(method: str, batch: int, src: int, tgt: int, config: dict, precisi
 def time_one(method: str, a) -> float:
     """One method's median step time, measured in a fresh process."""
     args = [sys.executable, __file__, "--one", method, "--configs", a.configs, "--batch", str(a.batch),
-            "--source-length", str(a.source_length), "--target-length", str(a.target_length), "--repeats", str(a.repeats),
-            "--precision", a.precision]
-    return float(subprocess.run(args, check=True, capture_output=True, text=True).stdout.split()[-1])
+            "--source-length", str(a.source_length), "--target-length", str(a.target_length),
+            "--repeats", str(a.repeats), "--precision", a.precision]
+    return float(subprocess.run(args, check=True, stdout=subprocess.PIPE, text=True).stdout.split()[-1])
 
 
 def main() -> None:

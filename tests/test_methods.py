@@ -286,7 +286,8 @@ def test_pha_encoder_width_defaults_to_the_paper_single_width_and_is_recorded(tm
     paper = build("tiny-bert2bert", "pha")
     assert paper.method.config.encoder_adapter_dim == 8 and paper.method.encoder_adapters[0].down.out_features == 8
     torch.manual_seed(0)
-    split = HyperLensModel.build(load_backbone("tiny-bert2bert"), "pha", TASKS, {"adapter_dim": 4, "encoder_adapter_dim": 12})
+    split = HyperLensModel.build(load_backbone("tiny-bert2bert"), "pha", TASKS,
+                                 {"adapter_dim": 4, "encoder_adapter_dim": 12})
     assert split.method.encoder_adapters[0].down.out_features == 12 and split.method.heads.a == 4
     perturb(split)
     path = save_checkpoint(split, tmp_path / "ckpt", metrics={"average": 1.0})
@@ -295,6 +296,20 @@ def test_pha_encoder_width_defaults_to_the_paper_single_width_and_is_recorded(tm
     b = batch(split, ["sentiment sentence: great", "qa question: when?"])
     with torch.no_grad():
         assert torch.allclose(split.eval()(**b).logits, loaded.eval()(**b).logits, atol=1e-5)
+
+
+def test_a_pha_checkpoint_saved_before_encoder_adapter_dim_loads_with_one_width(tmp_path):
+    model = build("tiny-bert2bert", "pha")
+    perturb(model)
+    path = save_checkpoint(model, tmp_path / "ckpt", metrics={"average": 1.0})
+    cfg = json.loads((path / "config.json").read_text())
+    del cfg["method_config"]["encoder_adapter_dim"]  # as written by the release before the option existed
+    (path / "config.json").write_text(json.dumps(cfg))
+    loaded = load_checkpoint(path)
+    assert loaded.method.config.encoder_adapter_dim == loaded.method.config.adapter_dim == 8
+    b = batch(model, ["sentiment sentence: great", "qa question: when?"])
+    with torch.no_grad():
+        assert torch.allclose(model.eval()(**b).logits, loaded.eval()(**b).logits, atol=1e-5)
 
 
 

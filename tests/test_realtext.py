@@ -35,18 +35,22 @@ def test_grouped_batches_keep_the_task_mix_and_cut_padding():
 
 
 def test_single_task_batches_grouped_by_length_keep_one_task_a_batch_and_the_task_mix():
-    data = {"short": rows("short", 300, 5) + rows("short", 300, 90), "long": rows("long", 100, 120)}
+    mixed_lengths = [Example(f"a-{i}", "a", "a " + "w " * (5 if i % 2 else 120), "x", None, "text") for i in range(600)]
+    data = {"a": mixed_lengths, "b": rows("b", 100, 20)}
     costs = {t: [len(e.source.split()) for e in exs] for t, exs in data.items()}
     grouped = MultiTaskSampler(data, 8, temperature=10.0, mixed=False, costs=costs, group=16, seed=1)
     plain = MultiTaskSampler(data, 8, temperature=10.0, mixed=False, seed=1)
-    assert all(len({e.task for e in grouped.batch(k)}) == 1 for k in range(320))
+    assert all(len(grouped.batch(k)) == 8 and len({e.task for e in grouped.batch(k)}) == 1 for k in range(320))
     counts = Counter(grouped.batch(k)[0].task for k in range(3200))
-    expected = task_probabilities({"short": 600, "long": 100}, 10.0)["short"]
-    assert counts["short"] / 3200 == pytest.approx(expected, abs=0.03)
-    padded = lambda s: np.mean([8 * max(len(e.source.split()) for e in s.batch(k)) for k in range(320)])
-    assert padded(grouped) < 0.8 * padded(plain)
+    assert counts["a"] / 3200 == pytest.approx(task_probabilities({"a": 600, "b": 100}, 10.0)["a"], abs=0.03)
+    # within task a, half the rows are 120 words and half 5: a plain batch almost always holds a long one
+    padded = lambda s: np.mean([8 * max(len(e.source.split()) for e in s.batch(k)) for k in range(320)
+                                if s.batch(k)[0].task == "a"])
+    assert padded(grouped) < 0.7 * padded(plain)
     again = MultiTaskSampler(data, 8, temperature=10.0, mixed=False, costs=costs, group=16, seed=1)
-    assert [e.id for e in again.batch(37)] == [e.id for e in grouped.batch(37)]
+    assert [e.source for e in again.batch(37)] == [e.source for e in grouped.batch(37)]  # exact resume
+    assert sorted(e.id for k in range(16) for e in grouped.batch(k)) == sorted(  # one group, cut up, nothing lost
+        e.id for k in range(16) for e in MultiTaskSampler(data, 8, 10.0, False, costs=costs, group=16, seed=1).batch(k))
 
 
 def test_sampling_counts_questions_not_windows():

@@ -64,7 +64,7 @@ class MultiTaskSampler:
     def _grouped(self, step: int) -> list[Example]:
         """As HF Trainer's group_by_length: draw `group` batches at once, sort their rows by cost, cut them into
         batches and shuffle those. Task proportions stay those of the sampling; padding mostly goes. With one task
-        a batch, each batch's task is drawn as before and rows are sorted within their task."""
+        a batch, each batch's task comes from the same distribution as ungrouped, and rows are sorted within it."""
         group, k = divmod(step, self.group)
         rng = np.random.default_rng([self.seed, group, self.rank, 1])
         if self.mixed:

@@ -180,8 +180,9 @@ def _train(cfg: TrainConfig, output: Path, command: str | None, progress: bool) 
     costs = ({t: example_costs(tok, exs, cfg.max_source_length, model.target_lengths[t]) for t, exs in train_data.items()}
              if cfg.batching in ("grouped", "single-grouped") else None)
     sampler = MultiTaskSampler(train_data, cfg.batch_size, cfg.temperature if cfg.sampling == "temperature" else 1.0,
-                               mixed=not cfg.batching.startswith("single"), seed=cfg.seed, rank=accelerator.process_index,
-                               weights=cfg.task_weights, costs=costs, sizes={t: len(e) for t, e in examples.items()})
+                               mixed=not cfg.batching.startswith("single"), seed=cfg.seed,
+                               rank=accelerator.process_index, weights=cfg.task_weights, costs=costs,
+                               sizes={t: len(e) for t, e in examples.items()})
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=cfg.lr, weight_decay=cfg.weight_decay)
     start, best = 0, {"score": -math.inf, "step": 0}

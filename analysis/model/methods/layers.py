@@ -71,7 +71,7 @@ class AdapterWeights:
             return y
         h = torch.baddbmm(match_batch(self.down_bias, n).unsqueeze(1), x, match_batch(self.down, n))
         y = torch.baddbmm(match_batch(self.up_bias, n).unsqueeze(1), ACTIVATIONS[activation](h), match_batch(self.up, n))
-        if self.ln_weight is not None:  # addcmul is outside autocast: keep y's dtype, not the fp32 affine's
+        if self.ln_weight is not None:  # addcmul is outside CPU autocast: keep y's dtype, not the fp32 affine's
             y = torch.addcmul(match_batch(self.ln_bias, n).unsqueeze(1).to(y.dtype), F.layer_norm(y, y.shape[-1:]),
                               match_batch(self.ln_weight, n).unsqueeze(1).to(y.dtype))
         return y
