@@ -4,7 +4,8 @@
     python bench/realdev.py --methods adapter --steps 300     # a shorter probe
     python bench/realdev.py --checkpoints runs/realdev/adapter  # score existing checkpoints, no training
 
-Every baseline is recomputed in the same run from the suite's train split. The throughput row times training
+Each method trains within the same 30-minute budget on a 2-core CPU: 2,000 steps, or the fewer steps that
+Hyperformer++ and HyperLoader fit in it (recipes.REALDEV_BUDGET_STEPS). Every baseline is recomputed in the same run from the suite's train split. The throughput row times training
 steps on the suite's task mix with length-grouped batches (the default) against plain mixed batches, interleaved; the
 padding row counts the tokens each batching mode computes per real token, one task a batch (Hyperformer++'s and
 HyperLoader's sampling, T=10) with and without length grouping within the task included.
@@ -95,12 +96,21 @@ def padding(data_dir: str, steps: int = 640) -> dict[str, float]:
     return ratios
 
 
-def train_method(method: str, data_dir: str, out: Path, steps: int | None, overwrite: bool) -> tuple[dict, float, int]:
-    from analysis.train.loop import TrainConfig, train
-    from analysis.train.recipes import METHOD_CONFIGS, REALDEV, TRAINING
+def realdev_config(method: str, data_dir: str, steps: int | None = None):
+    """The shipped recipe on the suite: the method's steps within the 30-minute budget, unless `steps` is given,
+    with four held-out evaluations either way."""
+    from analysis.train.loop import TrainConfig
+    from analysis.train.recipes import METHOD_CONFIGS, REALDEV, REALDEV_BUDGET_STEPS, TRAINING
 
-    cfg = TrainConfig(method=method, tasks=list(REALDEV_SUITE), data_dir=data_dir, method_config=METHOD_CONFIGS[method],
-                      **TRAINING, **{**REALDEV, **({"steps": steps, "eval_every": max(1, steps // 4)} if steps else {})})
+    steps = steps or REALDEV_BUDGET_STEPS.get(method, REALDEV["steps"])
+    return TrainConfig(method=method, tasks=list(REALDEV_SUITE), data_dir=data_dir, method_config=METHOD_CONFIGS[method],
+                       **TRAINING, steps=steps, eval_every=max(1, steps * REALDEV["eval_every"] // REALDEV["steps"]))
+
+
+def train_method(method: str, data_dir: str, out: Path, steps: int | None, overwrite: bool) -> tuple[dict, float, int]:
+    from analysis.train.loop import train
+
+    cfg = realdev_config(method, data_dir, steps)
     if (out / METRICS).exists() and not overwrite:
         sys.exit(f"{out} already holds a trained run; pass --overwrite to train it again, or --checkpoints {out}")
     t0 = time.time()
@@ -126,7 +136,8 @@ def main() -> None:
     ap.add_argument("--methods", nargs="+", default=["hyperdecoder", "adapter"])
     ap.add_argument("--checkpoints", nargs="+", type=Path, help="score these instead of training")
     ap.add_argument("--out", type=Path, default=ROOT / "runs" / "realdev", help="where trained runs go")
-    ap.add_argument("--steps", type=int, help="override the recipe's steps (probes)")
+    ap.add_argument("--steps", type=int, help="override the recipe's steps (default: 2,000, or what fits 30 minutes "
+                    "for the one-task-a-batch methods; analysis/train/recipes.py)")
     ap.add_argument("--overwrite", action="store_true", help="retrain a method whose run already exists")
     ap.add_argument("--throughput-steps", type=int, default=8, help="0 skips the throughput row")
     ap.add_argument("--json", type=Path, help="also write the results here")

@@ -10,7 +10,7 @@ import pytest
 from analysis.data.batching import MultiTaskSampler, task_probabilities
 from analysis.data.tasks import Example, get_task
 from analysis.data.tasks.tagging import entity_target, parse_entities
-from analysis.train.loop import TrainConfig, split_selection, train
+from analysis.train.loop import TrainConfig, method_batches, split_selection, train
 
 REALDEV = Path(__file__).resolve().parents[2] / "shared" / "realdev" / "data"
 
@@ -51,6 +51,25 @@ def test_single_task_batches_grouped_by_length_keep_one_task_a_batch_and_the_tas
     assert [e.source for e in again.batch(37)] == [e.source for e in grouped.batch(37)]  # exact resume
     assert sorted(e.id for k in range(16) for e in grouped.batch(k)) == sorted(  # one group, cut up, nothing lost
         e.id for k in range(16) for e in MultiTaskSampler(data, 8, 10.0, False, costs=costs, group=16, seed=1).batch(k))
+
+
+@pytest.mark.parametrize("method,batches", [
+    ("hyperformer", {"sampling": "temperature", "batching": "single"}),
+    ("hyperloader", {"sampling": "temperature", "batching": "single"}),
+    ("hyperdecoder", {"sampling": "proportional", "batching": "grouped"}),
+    ("pha", {"sampling": "proportional", "batching": "grouped"})])
+def test_each_method_brings_its_batches_and_an_explicit_option_overrides_them(method, batches):
+    assert method_batches(TrainConfig(method=method)) == batches
+    assert method_batches(TrainConfig(method=method, batching="mixed", sampling="proportional")) == {}
+
+
+@pytest.mark.parametrize("method,steps,expected", [("hyperdecoder", None, (2000, 500)), ("pha", None, (2000, 500)),
+                                                   ("hyperformer", None, (1600, 400)), ("hyperloader", None, (1450, 362)),
+                                                   ("hyperloader", 300, (300, 75))])
+def test_realdev_runs_each_method_within_the_same_budget(method, steps, expected):
+    from bench.realdev import realdev_config
+    cfg = realdev_config(method, "unused", steps)
+    assert (cfg.steps, cfg.eval_every) == expected and cfg.lr == 1e-3 and cfg.method_config
 
 
 def test_sampling_counts_questions_not_windows():

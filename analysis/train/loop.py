@@ -396,8 +396,9 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--precision", choices=("auto", "bf16", "fp32"),
                    help="training arithmetic; auto (default): bf16 autocast where the hardware has fast bf16")
     p.add_argument("--batching", choices=("grouped", "mixed", "single", "single-grouped"),
-                   help="grouped (default): mixed tasks in length-sorted batches; mixed: random; single: one task a "
-                   "batch; single-grouped: one task a batch, length-sorted within the task")
+                   help="grouped: mixed tasks in length-sorted batches; mixed: random; single: one task a batch; "
+                   "single-grouped: one task a batch, length-sorted within the task (default: the method's own, "
+                   "single for hyperformer and hyperloader, grouped for the rest)")
     p.add_argument("--task-weights", nargs="+", type=task_weight, metavar="TASK=W",
                    help="multiply a task's sampling probability, e.g. nli=3 paraphrase=3")
     p.set_defaults(run=run)
