@@ -5,10 +5,11 @@
     python bench/realdev.py --checkpoints runs/realdev/adapter  # score existing checkpoints, no training
 
 Each method trains within the same 30-minute budget on a 2-core CPU: 2,000 steps, or the fewer steps that
-Hyperformer++ and HyperLoader fit in it (recipes.REALDEV_BUDGET_STEPS). Every baseline is recomputed in the same run from the suite's train split. The throughput row times training
-steps on the suite's task mix with length-grouped batches (the default) against plain mixed batches, interleaved; the
-padding row counts the tokens each batching mode computes per real token, one task a batch (Hyperformer++'s and
-HyperLoader's sampling, T=10) with and without length grouping within the task included.
+Hyperformer++ and HyperLoader fit in it (recipes.REALDEV_BUDGET_STEPS). Every baseline is recomputed in the same
+run from the suite's train split. The throughput row times training steps on the suite's task mix with
+length-grouped batches (the default) against plain mixed batches, interleaved; the padding row counts the tokens
+each batching mode computes per real token, one task a batch (Hyperformer++'s and HyperLoader's sampling, T=10)
+with and without length grouping within the task included.
 The suite is read from ../shared/realdev/data (or --data-dir); it is never copied into the repository.
 """
 from __future__ import annotations
@@ -103,8 +104,9 @@ def realdev_config(method: str, data_dir: str, steps: int | None = None):
     from analysis.train.recipes import METHOD_CONFIGS, REALDEV, REALDEV_BUDGET_STEPS, TRAINING
 
     steps = steps or REALDEV_BUDGET_STEPS.get(method, REALDEV["steps"])
-    return TrainConfig(method=method, tasks=list(REALDEV_SUITE), data_dir=data_dir, method_config=METHOD_CONFIGS[method],
-                       **TRAINING, steps=steps, eval_every=max(1, steps * REALDEV["eval_every"] // REALDEV["steps"]))
+    return TrainConfig(method=method, tasks=list(REALDEV_SUITE), data_dir=data_dir,
+                       method_config=METHOD_CONFIGS[method], **TRAINING, steps=steps,
+                       eval_every=max(1, steps * REALDEV["eval_every"] // REALDEV["steps"]))
 
 
 def train_method(method: str, data_dir: str, out: Path, steps: int | None, overwrite: bool) -> tuple[dict, float, int]:

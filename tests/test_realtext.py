@@ -63,13 +63,15 @@ def test_each_method_brings_its_batches_and_an_explicit_option_overrides_them(me
     assert method_batches(TrainConfig(method=method, batching="mixed", sampling="proportional")) == {}
 
 
-@pytest.mark.parametrize("method,steps,expected", [("hyperdecoder", None, (2000, 500)), ("pha", None, (2000, 500)),
-                                                   ("hyperformer", None, (1600, 400)), ("hyperloader", None, (1450, 362)),
-                                                   ("hyperloader", 300, (300, 75))])
+@pytest.mark.parametrize("method,steps,expected", [
+    ("hyperdecoder", None, (2000, 500)), ("pha", None, (2000, 500)), ("hyperformer", None, (1600, 400)),
+    ("hyperloader", None, (1450, 362)), ("hyperloader", 300, (300, 75))])
 def test_realdev_runs_each_method_within_the_same_budget(method, steps, expected):
+    from analysis.train.recipes import METHOD_CONFIGS, TRAINING
     from bench.realdev import realdev_config
     cfg = realdev_config(method, "unused", steps)
-    assert (cfg.steps, cfg.eval_every) == expected and cfg.lr == 1e-3 and cfg.method_config
+    assert (cfg.steps, cfg.eval_every) == expected
+    assert cfg.method_config == METHOD_CONFIGS[method] and all(getattr(cfg, k) == v for k, v in TRAINING.items())
 
 
 def test_sampling_counts_questions_not_windows():
