@@ -9,7 +9,8 @@ Run: python bench/step_time.py [--configs shipped] [--precision bf16]
 
 Each measurement runs in a fresh process, as each training run does, in interleaved rounds: in one process a second
 model's steps run up to 25% slower than the first's (the allocator's state, not the method), which would bias the
-ratio by the order of the methods."""
+ratio by the order of the methods. Each keeps freed memory as `train` does (analysis/train/allocator.py);
+`--allocator glibc` times glibc's defaults instead, where a fresh process page-faults its steps' memory back in."""
 from __future__ import annotations
 
 import argparse
@@ -22,6 +23,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from analysis.model.backbone import load_backbone  # noqa: E402
 from analysis.model.hyperlens import HyperLensModel  # noqa: E402
+from analysis.train.allocator import keep_freed_memory  # noqa: E402
 from analysis.train.recipes import METHOD_CONFIGS  # noqa: E402
 from bench.common import median_time, ratio_table  # noqa: E402
 
@@ -62,7 +64,7 @@ def time_one(method: str, a) -> float:
     """One method's median step time, measured in a fresh process."""
     args = [sys.executable, __file__, "--one", method, "--configs", a.configs, "--batch", str(a.batch),
             "--source-length", str(a.source_length), "--target-length", str(a.target_length),
-            "--repeats", str(a.repeats), "--precision", a.precision]
+            "--repeats", str(a.repeats), "--precision", a.precision, "--allocator", a.allocator]
     return float(subprocess.run(args, check=True, stdout=subprocess.PIPE, text=True).stdout.split()[-1])
 
 
@@ -77,10 +79,14 @@ def main() -> None:
     ap.add_argument("--configs", choices=("bottleneck", "shipped"), default="bottleneck")
     ap.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
                     help="bf16: autocast, as `train` runs on a CPU with fast bf16")
+    ap.add_argument("--allocator", choices=("kept", "glibc"), default="kept",
+                    help="kept: freed memory stays in the process, as `train` sets it; glibc: its defaults")
     ap.add_argument("--one", help=argparse.SUPPRESS)  # internal: time this method here and print seconds
     a = ap.parse_args()
     configs = CONFIGS if a.configs == "bottleneck" else SHIPPED
     if a.one:
+        if a.allocator == "kept":
+            keep_freed_memory()
         print(median_time(make_step(a.one, a.batch, a.source_length, a.target_length, configs[a.one], a.precision),
                           a.repeats))
         return
@@ -89,7 +95,8 @@ def main() -> None:
         for m in a.methods:
             best[m] = min(best[m], time_one(m, a))
     print(ratio_table(f"training step, MiniLM bert2bert, {a.configs} configs, batch {a.batch}, source "
-                      f"{a.source_length}, target {a.target_length}, {a.precision} ({torch.get_num_threads()} threads, "
+                      f"{a.source_length}, target {a.target_length}, {a.precision}, {a.allocator} allocator "
+                      f"({torch.get_num_threads()} threads, "
                       "a fresh process per measurement)",
                       [(m, best[m]) for m in a.methods], baseline="adapter", targets=TARGETS))
 

@@ -47,6 +47,7 @@ from analysis.model.checkpoint import (
 from analysis.model.hyperlens import HyperLensModel
 from analysis.model.methods import REGISTRY
 
+from .allocator import keep_freed_memory
 from .evaluate import evaluate, evaluate_examples
 from .monitor import HealthMonitor
 
@@ -159,6 +160,7 @@ def train(cfg: TrainConfig, output, command: str | None = None, progress: bool =
 
 def _train(cfg: TrainConfig, output: Path, command: str | None, progress: bool) -> dict:
     state_dir = _state_dir(output)
+    keep_freed_memory()
     cfg = dataclasses.replace(cfg, precision=resolve_precision(cfg.precision), **method_batches(cfg))
     accelerator = Accelerator(mixed_precision="bf16" if cfg.precision == "bf16" else "no")
     set_seed(cfg.seed)

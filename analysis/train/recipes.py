@@ -13,6 +13,6 @@ METHOD_CONFIGS = {  # 1.39M-1.43M method parameters each on MiniLM (within 3% of
 TRAINING = {"lr": 1e-3, "warmup_steps": 100, "seed": 42}
 # the real-text development suite's run: 30 minutes on a 2-core CPU, training and evaluation included
 REALDEV = {"steps": 2000, "eval_every": 500}
-# The one-task-a-batch methods fit fewer steps in those 30 minutes: their step costs 1.08-1.13x the adapter's and one
+# The one-task-a-batch methods fit fewer steps in those 30 minutes: their step cost 1.08-1.13x the adapter's and one
 # task a batch computes 1.45 tokens per real token, against 1.17 in length-grouped mixed batches (docs/findings.md)
 REALDEV_BUDGET_STEPS = {"hyperformer": 1600, "hyperloader": 1450}
