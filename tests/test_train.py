@@ -174,3 +174,11 @@ def test_training_keeps_freed_memory_for_the_next_step():
     applied, default, kept = out[0] == "True", int(out[1]), int(out[2])
     assert applied
     assert kept - default > 100 * 2**20  # the freed blocks are still resident, ready for reuse
+
+
+def test_train_keeps_freed_memory_before_its_first_step(tmp_path, monkeypatch):
+    import analysis.train.loop as loop
+    calls = []
+    monkeypatch.setattr(loop, "keep_freed_memory", lambda: calls.append(True))
+    train(TrainConfig(**TINY, steps=1, eval_every=1), tmp_path / "run", progress=False)
+    assert calls == [True]
