@@ -8,6 +8,8 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
+from analysis.errors import HyperLensError
+
 
 @contextmanager
 def atomic_path(path: str | Path):
@@ -23,6 +25,15 @@ def atomic_path(path: str | Path):
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def read_json(path: str | Path):
+    """A JSON file's content; a file that is not valid JSON is named in the error."""
+    try:
+        return json.loads(Path(path).read_text())
+    except ValueError as e:  # JSONDecodeError and UnicodeDecodeError
+        raise HyperLensError(f"{path} is not valid JSON ({e}); restore it or recreate it with the command that "
+                             "wrote it") from None
 
 
 def write_json(obj, path: str | Path) -> Path:

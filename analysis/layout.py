@@ -48,8 +48,14 @@ def training_seconds(checkpoint) -> float | None:
     log = Path(checkpoint) / TRAINING_LOG
     if not log.is_file():
         return None
-    seconds = [json.loads(line).get("seconds") for line in log.read_text().splitlines() if line.strip()]
-    return next((s for s in reversed(seconds) if s is not None), None)
+    for line in reversed(log.read_text().splitlines()):
+        try:  # a run still training may be writing its last line
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and isinstance(record.get("seconds"), (int, float)):
+            return float(record["seconds"])
+    return None
 
 
 def natural_key(name: str) -> list:

@@ -20,7 +20,7 @@ done
 for m in "${METHODS[@]}"; do
   c="checkpoints/$m-builtin"
   [ -f "$c/extraction/report.json" ] && continue  # a retrained checkpoint starts from an empty folder
-  $PY -m analysis extract "$c"
+  $PY -m analysis extract "$c" --overwrite           # an extraction without its report is unfinished
   $PY -m analysis project "$c"                      # the default UMAP map, cached beside the extraction
   $PY -m analysis project "$c" --dims 3             # and the others the Map page offers, so each opens at once
   $PY -m analysis project "$c" --method tsne
@@ -30,5 +30,5 @@ done
 for m in "${METHODS[@]}"; do
   others=(); for o in "${METHODS[@]}"; do [ "$o" = "$m" ] || others+=("checkpoints/$o-builtin"); done
   findings=(); [ -f docs/findings.md ] && findings=(--findings docs/findings.md)
-  $PY -m analysis card "checkpoints/$m-builtin" --compare "${others[@]}" --baseline "${findings[@]}"
+  $PY -m analysis card "checkpoints/$m-builtin" --compare "${others[@]}" --baseline "${findings[@]}" --overwrite
 done

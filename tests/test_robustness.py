@@ -137,6 +137,9 @@ def test_evaluate_max_examples_must_be_positive(capsys, trained):
     (lambda c: [], "not a HyperLens checkpoint config"),
     (lambda c: {k: v for k, v in c.items() if k != "backbone"}, "lacks backbone"),
     (lambda c: {**c, "method_config": {**c["method_config"], "decoder_adapter_dim": -4}}, "must be positive"),
+    (lambda c: {**c, "format_version": "2"}, "format_version must be a whole number"),
+    (lambda c: {**c, "training": []}, "lacks training as an object"),
+    (lambda c: {**c, "backbone": {**c["backbone"], "seed": "x"}}, "lacks backbone seed as a whole number"),
 ])
 def test_bad_checkpoint_configs_are_refused_with_a_message(trained, tmp_path, edit, message):
     bad = copy_checkpoint(trained, tmp_path / "bad", edit=edit)
@@ -304,7 +307,7 @@ def cli(*args) -> list[str]:
 @pytest.mark.parametrize("config,message", [
     ("not json", "neither a JSON object nor a file"), ("[1, 2]", "must be a JSON object"),
     ('{"activation": "nope"}', "activation .* must be one of"), ('{"adapter_dim": 100000000}', "would not fit"),
-    ('{"adapter_dim": NaN}', "should be an integer")])
+    ('{"adapter_dim": NaN}', "should be an integer"), ('{"norm_input": "no"}', "should be true or false")])
 def test_bad_method_options_get_one_line(capsys, tmp_path, config, message):
     args = cli("--output", str(tmp_path / "x"))
     args[args.index("--config") + 1] = config
@@ -401,3 +404,119 @@ def test_an_extraction_rewritten_with_plain_lists_gets_a_message(trained, tmp_pa
     pq.write_table(table.set_column(table.schema.get_field_index("embedding"), "embedding", plain), path)
     with pytest.raises(ValueError, match="not a fixed-size vector.*extract again"):
         load_extraction(path)
+
+
+# --- work kept: derived files are replaced only with a flag, and never from another run's pieces ---
+
+def test_extract_keeps_an_existing_extraction_and_a_replaced_one_takes_its_stale_report_along(trained, tmp_path,
+                                                                                               capsys):
+    ckpt = copy_checkpoint(trained, tmp_path / "c")
+    assert main(["extract", str(ckpt), "--max-examples", "2", "--no-predictions"]) == 0
+    first = (ckpt / "extraction" / "validation.parquet").read_bytes()
+    (ckpt / "extraction" / "report.json").write_text("{}")
+    assert main(["extract", str(ckpt), "--max-examples", "1", "--no-predictions"]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert (ckpt / "extraction" / "validation.parquet").read_bytes() == first
+    assert main(["extract", str(ckpt), "--max-examples", "1", "--no-predictions", "--overwrite"]) == 0
+    assert json.loads((ckpt / "extraction" / "validation.json").read_text())["n"] == 2  # one per task
+    assert not (ckpt / "extraction" / "report.json").exists()
+
+
+def test_extract_never_merges_shards_of_another_run_and_a_failed_one_leaves_no_empty_folder(trained, tmp_path,
+                                                                                           monkeypatch):
+    import shutil
+
+    import pyarrow.parquet as pq
+
+    import analysis.extract.writer as W
+    model = load_checkpoint(trained)
+    other = W.extract(model, tmp_path / "other", tasks=["sentiment"], max_examples=3, predictions=False, progress=False)
+    (tmp_path / "ext" / "validation.parts").mkdir(parents=True)
+    shutil.copy(other, tmp_path / "ext" / "validation.parts" / "part-00000.parquet")  # an interrupted other run's
+    rows = pq.read_table(W.extract(model, tmp_path / "ext", tasks=["topic"], max_examples=2, predictions=False,
+                                   progress=False)).to_pandas()
+    assert rows.task.tolist() == ["topic", "topic"]
+
+    def fail(*a, **k):
+        raise RuntimeError("boom")
+    monkeypatch.setattr(W, "batch_vectors", fail)
+    with pytest.raises(RuntimeError):
+        W.extract(model, tmp_path / "failed", max_examples=2, predictions=False, progress=False)
+    assert not (tmp_path / "failed" / "validation.parts").exists()
+
+
+@pytest.mark.parametrize("option", [["--max-source-length", "16"], ["--num-beams", "2"], ["--max-target-length", "2"],
+                                    ["--tasks", "sentiment"]])
+def test_evaluate_scored_otherwise_than_train_keeps_the_checkpoints_metrics(trained, capsys, option):
+    before = (trained / "metrics.json").read_text()
+    assert main(["evaluate", str(trained), *option]) == 0
+    assert f"not saved: {option[0]} differ" in capsys.readouterr().out
+    assert (trained / "metrics.json").read_text() == before
+
+
+def test_evaluate_and_extract_refuse_a_task_named_twice(trained, tmp_path, capsys):
+    data = tmp_path / "mine.csv"
+    data.write_text("text,label\n" + "good,positive\n" * 20)
+    for command in (["evaluate"], ["extract", "--overwrite"]):
+        assert main([*command, str(trained), "--tasks", "sentiment", f"sentiment={data}:text,label"]) == 2
+        assert "given more than once" in capsys.readouterr().err
+
+
+def test_a_data_dir_is_never_silently_ignored_for_a_built_in_task(trained, tmp_path, capsys):
+    (tmp_path / "data" / "sentiment").mkdir(parents=True)
+    (tmp_path / "data" / "sentiment" / "validation.jsonl").write_text('{"text": "x", "label": 7}\n')
+    assert main(["evaluate", str(trained), "--tasks", "sentiment", "--data-dir", str(tmp_path / "data")]) == 2
+    assert "is built in and generates its data" in capsys.readouterr().err
+    assert main(["evaluate", str(trained), "--tasks", "sentiment", "--data-dir", str(tmp_path / "nowhere")]) == 2
+    assert "is not a folder" in capsys.readouterr().err
+
+
+def test_card_and_export_replace_existing_files_only_with_the_flag(trained, tmp_path, capsys):
+    from analysis.extract.writer import extract
+    ckpt = copy_checkpoint(trained, tmp_path / "c")
+    for name in ("metrics.json", "training_log.jsonl"):
+        (ckpt / name).write_text((trained / name).read_text())
+    (ckpt / "MODEL_CARD.md").write_text("my notes")
+    assert main(["card", str(ckpt)]) == 2 and (ckpt / "MODEL_CARD.md").read_text() == "my notes"
+    assert main(["card", str(ckpt), "--overwrite"]) == 0 and "my notes" not in (ckpt / "MODEL_CARD.md").read_text()
+    extract(load_checkpoint(ckpt), ckpt / "extraction", max_examples=1, predictions=False, progress=False)
+    target = ckpt / "extraction" / "validation"  # --out is a stem: this would replace the extraction itself
+    before = (ckpt / "extraction" / "validation.parquet").read_bytes()
+    assert main(["export", str(ckpt), "--format", "parquet", "--out", str(target)]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert (ckpt / "extraction" / "validation.parquet").read_bytes() == before
+
+
+def test_a_damaged_checkpoint_keeps_its_row_in_the_ranking_and_says_why(trained, tmp_path):
+    from analysis.layout import training_seconds
+    from app.services.catalog import ranking
+    good, bad = copy_checkpoint(trained, tmp_path / "good"), copy_checkpoint(trained, tmp_path / "bad")
+    (good / "metrics.json").write_text((trained / "metrics.json").read_text())
+    (good / "training_log.jsonl").write_text((trained / "training_log.jsonl").read_text() + '{"step": 3, "seco')
+    (bad / "metrics.json").write_text('{"average": 50, "tasks": {"topic": {"accuracy": "high"}}}')
+    table = ranking({"good": good, "bad": bad}).set_index("checkpoint")
+    assert table.loc["good", "average"] == json.loads((trained / "metrics.json").read_text())["average"]
+    assert "unreadable metrics.json" in table.loc["bad", "note"]
+    assert training_seconds(good) == training_seconds(trained)  # a line still being written is skipped
+
+
+def test_a_damaged_map_cache_entry_is_refitted_not_used(tmp_path):
+    import numpy as np
+
+    from analysis.maps.projection import ProjectionSettings, _load_cached
+    settings = ProjectionSettings(method="pca")
+    np.save(tmp_path / "k.npy", np.zeros((2, 2), np.float32))
+    (tmp_path / "k.json").write_text('{"n": 3}')
+    assert _load_cached(tmp_path, "k", settings) is None  # no seconds
+    (tmp_path / "k.json").write_text('{"n": 3, "seconds": 1.0}')
+    assert _load_cached(tmp_path, "k", settings) is None  # 2 rows for 3 points
+    (tmp_path / "k.json").write_text('{"n": 2, "seconds": 1.0}')
+    assert _load_cached(tmp_path, "k", settings) is not None
+
+
+def test_params_options_are_checked(capsys):
+    with pytest.raises(SystemExit):
+        main(["params", "--method", "adapter", "--backbone", "tiny-bert2bert", "--tasks", "0"])
+    assert "must be between 1 and 1000, got 0" in capsys.readouterr().err
+    assert main(["params", "--method", "adapter", "--backbone", "tiny-bert2bert", "--save"]) == 2
+    assert "needs --checkpoint" in capsys.readouterr().err

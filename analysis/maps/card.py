@@ -11,14 +11,22 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis.files import write_json
+from analysis.errors import HyperLensError
+from analysis.files import atomic_path, read_json, write_json
 from analysis.layout import CARD, CONFIG, METRICS, PARAMS, TRAINING_LOG, report_file, training_seconds
 
 from . import quality
 
 
 def _json(path: Path) -> dict | None:
-    return json.loads(path.read_text()) if path.exists() else None
+    return read_json(path) if path.exists() else None
+
+
+def _jsonl(path: Path) -> list[dict]:
+    try:
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    except ValueError as e:
+        raise HyperLensError(f"{path} has a line that is not valid JSON ({e}); restore it from the run") from None
 
 
 BATCHING = {"grouped": "mixed-task batches grouped by length", "mixed": "mixed-task batches",
@@ -28,7 +36,7 @@ BATCHING = {"grouped": "mixed-task batches grouped by length", "mixed": "mixed-t
 def health_section(ckpt: Path) -> str:
     """The training health monitor's curve, sampled: encoder spread and generated-parameter norms."""
     log = ckpt / TRAINING_LOG
-    records = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    records = _jsonl(log) if log.exists() else []
     health = [(r["step"], r["health"]) for r in records if "health" in r]
     if not health:
         return "No health records in the training log."
@@ -187,15 +195,23 @@ def run(a) -> None:
     for path in [ckpt, *map(Path, a.compare or [])]:  # each must be a readable checkpoint, or the card would lie
         if "training" not in read_config(path):
             raise ValueError(f"{path}/config.json has no training record; a card describes a trained checkpoint")
+    if (ckpt / CARD).exists() and not a.overwrite:
+        raise HyperLensError(f"{ckpt / CARD} already exists; pass --overwrite to replace it")
     baseline = None
     if a.baseline:
         cfg = _json(ckpt / CONFIG)
-        from analysis.data.tasks import get_task
-        label_tasks = [t for t in cfg["tasks"] if get_task(t).output_type == "label"]
-        baseline = tfidf_baseline(label_tasks)
+        from analysis.data.tasks import get_task, known_tasks
+        label_tasks = [t for t in cfg["tasks"] if t in known_tasks() and get_task(t).output_type == "label"]
+        baseline = tfidf_baseline(label_tasks, data_dir=cfg["training"].get("data_dir"))  # custom tasks go without
         write_json(baseline, ckpt / "tfidf_baseline.json")
     findings = Path(a.findings).read_text() if a.findings else ""
-    (ckpt / CARD).write_text(build_card(ckpt, [Path(p) for p in a.compare or []], baseline, findings))
+    try:
+        card = build_card(ckpt, [Path(p) for p in a.compare or []], baseline, findings)
+    except (KeyError, TypeError, AttributeError) as e:
+        raise HyperLensError(f"a file of {ckpt} or of a compared checkpoint lacks what train and evaluate write "
+                             f"({type(e).__name__}: {e}); rerun the command that wrote it") from None
+    with atomic_path(ckpt / CARD) as tmp:
+        tmp.write_text(card)
     print(f"wrote {ckpt / CARD}")
 
 
@@ -205,4 +221,5 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--compare", nargs="*", help="sibling checkpoints for the comparison tables")
     p.add_argument("--baseline", action="store_true", help="add the TF-IDF + logistic-regression baseline")
     p.add_argument("--findings", help="a Markdown file with the discussion of the results")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing MODEL_CARD.md")
     p.set_defaults(run=run)

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from analysis.cli import checkpoint_command
+from analysis.errors import HyperLensError
 from analysis.extract.reader import load_extraction
 from analysis.files import atomic_path
 from analysis.layout import extraction_dir
@@ -56,11 +57,17 @@ def _export(a) -> None:
     ext = load_extraction(a.checkpoint, a.split)
     out = Path(a.out or extraction_dir(a.checkpoint) / f"export-{a.vector}")
     meta = ext.meta[["id", "task", "label", "output_type", "target", "prediction", "correct"]]
+    parquet = out.parent / f"{out.name}.parquet"
+    targets = [out / "vectors.tsv", out / "metadata.tsv"] if a.format == "projector" else [parquet]
+    existing = [str(p) for p in targets if p.exists()]
+    if existing and not a.overwrite:
+        raise HyperLensError(f"{', '.join(existing)} already exist(s); pass --overwrite to replace, or choose "
+                             "another --out")
     if a.format == "projector":
         paths = to_projector_tsv(ext.vectors(a.vector), meta, out)
     else:
         frame = meta.assign(**{a.vector: list(ext.vectors(a.vector))})
-        paths = (to_parquet(frame, out.parent / f"{out.name}.parquet"),)
+        paths = (to_parquet(frame, parquet),)
     print("wrote " + ", ".join(map(str, paths)))
 
 
@@ -69,3 +76,4 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
                            _export)
     e.add_argument("--format", choices=("projector", "parquet"), default="projector")
     e.add_argument("--out", help="output folder (projector) or file stem (parquet)")
+    e.add_argument("--overwrite", action="store_true", help="replace files already at --out")

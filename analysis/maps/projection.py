@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from analysis.cli import checkpoint_command
+from analysis.cli import checkpoint_command, number
 from analysis.files import atomic_path, write_json
 from analysis.layout import projection_cache
 
@@ -140,9 +140,11 @@ def _load_cached(cache_dir: Path, key: str, settings: ProjectionSettings) -> Pro
     try:
         meta = json.loads(meta_path.read_text())
         coords = np.load(coords_path, allow_pickle=False)
-    except (OSError, ValueError):
-        return None  # unreadable entry: refit and overwrite it
-    return Projection(coords, settings, key, float(meta["seconds"]), from_cache=True)
+        seconds = float(meta["seconds"])
+        whole = coords.ndim == 2 and coords.shape == (meta["n"], settings.n_components)
+    except (OSError, ValueError, KeyError, TypeError):
+        whole = False
+    return Projection(coords, settings, key, seconds, from_cache=True) if whole else None  # else refit, overwrite
 
 
 def _save(cache_dir: Path, p: Projection, X: np.ndarray) -> None:
@@ -234,5 +236,5 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     p = checkpoint_command(sub, "project", "fit (or reuse) a cached 2-D/3-D map of an extraction", _project)
     p.add_argument("--method", default="umap", choices=METHODS)
     p.add_argument("--dims", type=int, default=2, choices=(2, 3))
-    p.add_argument("--pca-dims", type=int, help="PCA pre-reduction (e.g. 50)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--pca-dims", type=number(int, 2, 4096), help="PCA pre-reduction (e.g. 50)")
+    p.add_argument("--seed", type=number(int, 0, 2**32 - 1), default=0)

@@ -9,7 +9,7 @@ import json
 
 from analysis.cli import checkpoint_command
 from analysis.extract.reader import Extraction, load_extraction
-from analysis.files import write_json
+from analysis.files import read_json, write_json
 from analysis.layout import report_file
 
 from .projection import DEFAULT_MAP, MIN_POINTS, ProjectionSettings, checkpoint_map
@@ -34,7 +34,7 @@ def checkpoint_report(checkpoint, vector: str = "embedding", split: str = "valid
 def saved_report(checkpoint, vector: str = "embedding") -> dict | None:
     """The report `report --save` wrote, when it is of this vector."""
     f = report_file(checkpoint)
-    report = json.loads(f.read_text()) if f.exists() else None
+    report = read_json(f) if f.exists() else None
     return report if report is not None and report.get("vector", "embedding") == vector else None
 
 

@@ -114,12 +114,19 @@ def read_config(path) -> dict:
     if not isinstance(config, dict) or config.get("format") != FORMAT:
         found = config.get("format") if isinstance(config, dict) else f"a JSON {type(config).__name__}"
         raise CheckpointError(f"{cfg_file} is not a HyperLens checkpoint config (format {found!r})")
-    if config.get("format_version", 0) > FORMAT_VERSION:
-        raise CheckpointError(f"{path} was written by a newer HyperLens (format {config['format_version']})")
+    version = config.get("format_version", 0)
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise CheckpointError(f"{cfg_file}: format_version must be a whole number, got {version!r}")
+    if version > FORMAT_VERSION:
+        raise CheckpointError(f"{path} was written by a newer HyperLens (format {version})")
     backbone = config.get("backbone")
     problems = [key for key in ("method", "method_config", "backbone", "tasks") if key not in config]
+    problems += [f"{key} as an object" for key in ("method_config", "training", "versions")
+                 if config.get(key) is not None and not isinstance(config[key], dict)]
     if not isinstance(backbone, dict) or not all(isinstance(backbone.get(k), str) for k in ("name", "config_hash")):
         problems.append("backbone name and config_hash")
+    elif not isinstance(backbone.get("seed", 0), int) or isinstance(backbone.get("seed"), bool):
+        problems.append("backbone seed as a whole number")
     tasks = config.get("tasks")
     if not isinstance(tasks, list) or not tasks or not all(isinstance(t, str) and t for t in tasks):
         problems.append("a non-empty list of task names")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import torch
 
+from analysis.cli import number
 from analysis.layout import PARAMS
 
 from .backbone import PRESETS, load_backbone
@@ -71,6 +72,8 @@ def run(a) -> None:
             print(f"wrote {write_json(r, Path(a.checkpoint) / PARAMS)}")
     elif not a.method:
         raise ValueError("give --method (and optionally --backbone), or --checkpoint")
+    elif a.save:
+        raise ValueError("--save writes CKPT/params.json, so it needs --checkpoint CKPT")
     else:
         r = count(a.method, a.backbone, a.tasks, a.config)
     print(json.dumps(r, indent=2) if a.json else format_report(r))
@@ -84,6 +87,6 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--save", action="store_true", help="with --checkpoint: also write CKPT/params.json")
     p.add_argument("--backbone", help=f"a preset ({', '.join(PRESETS)}) or any backbone spec; "
                                       "default: the method's paper backbone")
-    p.add_argument("--tasks", type=int, default=8, help="number of tasks (default 8, GLUE)")
+    p.add_argument("--tasks", type=number(int, 1, 1000), default=8, help="number of tasks (default 8, GLUE)")
     p.add_argument("--config", help="method options as JSON, e.g. '{\"decoder_adapter_dim\": 32}'")
     p.set_defaults(run=run)

@@ -10,7 +10,7 @@ from tqdm.auto import tqdm
 
 from analysis.cli import number
 from analysis.data.batching import length_sorted_batches
-from analysis.data.tasks import Example, Task, get_task, normalize_text
+from analysis.data.tasks import Example, Task, get_tasks, normalize_text
 from analysis.files import write_json
 from analysis.layout import METRICS
 
@@ -62,7 +62,7 @@ def average(per_task: dict[str, dict[str, float]]) -> float:
 
 def evaluate(model, tasks: list[Task | str | dict] | None = None, split: str = "validation", data_dir=None,
              max_examples: int | None = None, progress: bool = False, **kw) -> dict:
-    tasks = [get_task(t) for t in (tasks or model.task_specs)]
+    tasks = get_tasks(tasks or model.task_specs)
     return evaluate_examples(model, tasks, {t.name: t.load(split, data_dir, max_examples) for t in tasks}, progress, **kw)
 
 
@@ -84,17 +84,34 @@ def format_table(result: dict) -> str:
     return "\n".join(rows)
 
 
+def trained_length(model) -> int:
+    """The source length the checkpoint was trained and scored with."""
+    return (model.config.get("training") or {}).get("max_source_length", 128)
+
+
+def _differs_from_training(args, model) -> str:
+    """The options that make this evaluation other than train's final one (all tasks, the whole validation split,
+    its source length, each task's own target length, greedy decoding), or "" when none do."""
+    checks = {"--tasks": args.tasks and sorted(args.tasks) != sorted(model.tasks), "--max-examples": args.max_examples,
+              "--split": args.split != "validation",
+              "--max-source-length": args.max_source_length not in (None, trained_length(model)),
+              "--max-target-length": args.max_target_length, "--num-beams": (args.num_beams or 1) > 1,
+              "--min-new-tokens": args.min_new_tokens}
+    return ", ".join(option for option, differs in checks.items() if differs)
+
+
 def run(args) -> None:
     from analysis.model.checkpoint import load_checkpoint
     model = load_checkpoint(args.checkpoint)
     text = {"num_beams": args.num_beams, "min_new_tokens": args.min_new_tokens}
     result = evaluate(model, args.tasks, args.split, args.data_dir, args.max_examples, progress=True,
-                      batch_size=args.batch_size, max_source_length=args.max_source_length,
+                      batch_size=args.batch_size, max_source_length=args.max_source_length or trained_length(model),
                       max_new_tokens=args.max_target_length, text_generation={k: v for k, v in text.items() if v})
     print(format_table(result))
-    partial = args.tasks and sorted(args.tasks) != sorted(model.tasks) or args.max_examples or args.split != "validation"
-    if partial and not args.output:  # CKPT/metrics.json holds the full validation scores that train wrote
-        print("not saved: a subset or another split does not replace CKPT/metrics.json; pass --output FILE to keep it")
+    differs = _differs_from_training(args, model)
+    if differs and not args.output:  # CKPT/metrics.json holds the full validation scores that train wrote
+        print(f"not saved: {differs} differ from how train scored this checkpoint, so the result does not replace "
+              "CKPT/metrics.json; pass --output FILE to keep it")
         return
     out = Path(args.output) if args.output else Path(args.checkpoint) / METRICS
     write_json(result, out)
@@ -110,7 +127,7 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data-dir")
     p.add_argument("--max-examples", type=number(int, 1))
     p.add_argument("--batch-size", type=number(int, 1, 4096), default=64)
-    p.add_argument("--max-source-length", type=number(int, 16, 4096), default=128)
+    p.add_argument("--max-source-length", type=number(int, 16, 4096), help="default: the length it was trained with")
     p.add_argument("--max-target-length", type=number(int, 1, 1024), help="tokens to decode at most (default: each task's own)")
     p.add_argument("--num-beams", type=number(int, 1, 16), help="beam search for free-text tasks (the summarisation "
                    "papers use 4-6); others stay greedy")

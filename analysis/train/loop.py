@@ -31,7 +31,7 @@ from transformers import get_linear_schedule_with_warmup
 
 from analysis.cli import number, out_of_range
 from analysis.data.batching import MultiTaskSampler, collate, example_costs, target_length
-from analysis.data.tasks import BUILTIN_SUITE, get_task
+from analysis.data.tasks import BUILTIN_SUITE, get_tasks
 from analysis.errors import HyperLensError
 from analysis.files import write_json
 from analysis.layout import METRICS, TRAINER_STATE, TRAINING_LOG
@@ -164,12 +164,7 @@ def _train(cfg: TrainConfig, output: Path, command: str | None, progress: bool) 
     cfg = dataclasses.replace(cfg, precision=resolve_precision(cfg.precision), **method_batches(cfg))
     accelerator = Accelerator(mixed_precision="bf16" if cfg.precision == "bf16" else "no")
     set_seed(cfg.seed)
-    tasks = sorted((get_task(t) for t in cfg.tasks), key=lambda t: t.name)
-    names = [t.name for t in tasks]
-    twice = sorted({n for n in names if names.count(n) > 1})
-    if twice:
-        raise ValueError(f"task name(s) {', '.join(twice)} given more than once (--tasks {' '.join(map(str, cfg.tasks))}); "
-                         "each task needs its own name")
+    tasks = get_tasks(cfg.tasks)
     for t in tasks:  # the whole validation split is read and checked before step 1, not at the end
         t.load("validation", cfg.data_dir)
     model = HyperLensModel.build(load_backbone(cfg.backbone, seed=cfg.seed), cfg.method,

@@ -49,7 +49,7 @@ def metrics_table(path: Path) -> pd.DataFrame | None:
     f = path / METRICS
     if not f.exists():
         return None
-    m = json.loads(f.read_text())
+    m = read_json(f)
     rows = [{"task": t, "metric": k, "value": v} for t, scores in m.get("tasks", {}).items() for k, v in scores.items()]
     rows.append({"task": "average", "metric": "", "value": m.get("average")})
     return pd.DataFrame(rows).round({"value": 2})
@@ -57,9 +57,24 @@ def metrics_table(path: Path) -> pd.DataFrame | None:
 
 def read_json(path: Path) -> dict:
     try:
-        return json.loads(path.read_text()) if path.is_file() else {}
+        content = json.loads(path.read_text()) if path.is_file() else {}
     except (OSError, ValueError):
         return {}
+    return content if isinstance(content, dict) else {}
+
+
+def _ranking_row(name: str, path: Path, metrics: dict, report: dict, config: dict, params: dict) -> dict:
+    base = report.get("baseline", {})
+    knn = lambda v, b: f"{v:.2f} ({b:.2f})" if v is not None and b is not None else ""  # noqa: E731
+    average = metrics.get("average")
+    row = {"checkpoint": name, "method": config.get("method", "?"), "adapts per": adapts_per(config),
+           "average": None if average is None else float(average)}
+    row.update({t: round(sum(m.values()) / len(m), 1) for t, m in sorted(metrics.get("tasks", {}).items()) if m})
+    row["task kNN"] = knn(report.get("knn_accuracy", {}).get("task"), base.get("knn_accuracy", {}).get("task"))
+    row["label kNN"] = knn(report.get("within_task_label_knn_mean"), base.get("within_task_label_knn_mean"))
+    row["trainable"] = f"{params['trainable'] / 1e6:.2f}M" if "trainable" in params else ""
+    row["minutes"] = round(seconds / 60, 1) if (seconds := training_seconds(path)) is not None else None
+    return row
 
 
 def ranking(paths: dict[str, Path]) -> pd.DataFrame:
@@ -70,16 +85,11 @@ def ranking(paths: dict[str, Path]) -> pd.DataFrame:
     for name, path in paths.items():
         metrics, report = read_json(path / METRICS), read_json(report_file(path))
         config, params = read_json(path / CONFIG), read_json(path / PARAMS)
-        base = report.get("baseline", {})
-        knn = lambda v, b: f"{v:.2f} ({b:.2f})" if v is not None and b is not None else ""  # noqa: E731
-        row = {"checkpoint": name, "method": config.get("method", "?"), "adapts per": adapts_per(config),
-               "average": metrics.get("average")}
-        row.update({t: round(sum(m.values()) / len(m), 1) for t, m in sorted(metrics.get("tasks", {}).items()) if m})
-        row["task kNN"] = knn(report.get("knn_accuracy", {}).get("task"), base.get("knn_accuracy", {}).get("task"))
-        row["label kNN"] = knn(report.get("within_task_label_knn_mean"), base.get("within_task_label_knn_mean"))
-        row["trainable"] = f"{params['trainable'] / 1e6:.2f}M" if "trainable" in params else ""
-        row["minutes"] = round(seconds / 60, 1) if (seconds := training_seconds(path)) is not None else None
-        rows.append(row)
+        try:
+            rows.append(_ranking_row(name, path, metrics, report, config, params))
+        except (TypeError, ValueError, AttributeError, KeyError) as e:  # a damaged one says why; the rest still rank
+            rows.append({"checkpoint": name, "method": str(config.get("method", "?")), "average": None,
+                         "note": f"unreadable metrics.json, report.json or params.json ({type(e).__name__}: {e})"})
     table = pd.DataFrame(rows)
     return table.sort_values("average", ascending=False, na_position="last") if len(table) else table
 

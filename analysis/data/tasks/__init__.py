@@ -46,6 +46,17 @@ def get_task(name_or_spec: str | dict | Task) -> Task:
     return TASKS[name_or_spec]
 
 
+def get_tasks(specs) -> list[Task]:
+    """Tasks by `get_task`, sorted by name; a name given twice (say a built-in and a custom file) is refused."""
+    tasks = sorted((get_task(t) for t in specs), key=lambda t: t.name)
+    names = [t.name for t in tasks]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ValueError(f"task name(s) {', '.join(twice)} given more than once (--tasks {' '.join(map(str, specs))}); "
+                         "each task needs its own name")
+    return tasks
+
+
 for _task in [*glue_tasks(), *classification_tasks(), SQUAD, SUBJQA, *summarization_tasks(), CONLL2003, *builtin_tasks()]:
     register_task(_task)
 
@@ -54,4 +65,4 @@ BUILTIN_SUITE: tuple[str, ...] = tuple(sorted(t.name for t in builtin_tasks()))
 REALDEV_SUITE: tuple[str, ...] = ("aeslc", "ag_news", "conll2003", "imdb", "snli", "subjqa", "trec")
 
 __all__ = ["BUILTIN_SUITE", "REALDEV_SUITE", "OUTPUT_TYPES", "TASKS", "CustomTask", "DataError", "Example", "Task", "aggregate",
-           "get_task", "known_tasks", "normalize_text", "parse_custom_task", "register_task"]
+           "get_task", "get_tasks", "known_tasks", "normalize_text", "parse_custom_task", "register_task"]

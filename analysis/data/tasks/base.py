@@ -5,6 +5,7 @@ import re
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from .io import DataError, Record, find_split_file, read_records
 
@@ -90,6 +91,12 @@ class Task:
 
     def records(self, split: str, data_dir: str | None = None) -> Iterator[Record]:
         if self.synthetic is not None:
+            if data_dir is not None and not Path(data_dir).is_dir():
+                raise DataError(f"--data-dir {data_dir} is not a folder")
+            own = Path(data_dir) / self.name if data_dir is not None else None
+            if own is not None and (own.exists() or own.parent.name == self.name):
+                raise DataError(f"task {self.name} is built in and generates its data, so files in {data_dir} for it "
+                                "would not be read; to use them, give them as a custom task (name=file:columns)")
             return self.synthetic.records(self.name, split)
         if data_dir is not None:
             return read_records(find_split_file(data_dir, split, subdir=self.name))
@@ -101,7 +108,13 @@ class Task:
         import datasets  # the only network path; local files and builtin tasks never get here
 
         hub_split = self.hub_splits.get(split, split)
-        for i, raw in enumerate(datasets.load_dataset(*self.hub, split=hub_split)):
+        try:
+            rows = datasets.load_dataset(*self.hub, split=hub_split)
+        except (OSError, ConnectionError, ValueError) as e:  # offline, or no such dataset or split
+            raise DataError(f"task {self.name}: could not load {'/'.join(self.hub)} from the hub ({e}). Offline, "
+                            f"pass --data-dir DIR with DIR/{self.name}/{split}.jsonl (or .csv) in the hub's field "
+                            "names") from None
+        for i, raw in enumerate(rows):
             yield f"hub {'/'.join(self.hub)}[{hub_split}] row {i}", raw
 
     def keep(self, raw: dict) -> bool:

@@ -173,7 +173,10 @@ MAX_SIZE = 65_536  # the largest integer option (a width, rank or factor) a conf
 def build_config(cls: type, config: dict | str | None):
     """A method config from a dict or JSON text; unknown keys are an error, not silently ignored."""
     if isinstance(config, str):
-        config = json.loads(config)
+        try:
+            config = json.loads(config)
+        except ValueError as e:
+            raise ValueError(f"method options are not valid JSON ({e}): {config[:80]!r}") from None
     if not isinstance(config or {}, dict):
         raise ValueError(f"method options must be a JSON object, got {type(config).__name__}")
     config = dict(config or {})
@@ -193,6 +196,8 @@ def build_config(cls: type, config: dict | str | None):
             if isinstance(default, int) and value > MAX_SIZE:
                 raise ValueError(f"option {f.name} of {cls.__name__} is {value:,}; sizes above {MAX_SIZE:,} would not "
                                  "fit in memory")
+        if isinstance(default, bool) and not isinstance(value, bool):
+            raise ValueError(f"option {f.name} of {cls.__name__} should be true or false, got {value!r}")
         if f.name == "activation" and value not in ACTIVATIONS:
             raise ValueError(f"option activation of {cls.__name__} must be one of {sorted(ACTIVATIONS)}, got {value!r}")
     return built
