@@ -2,7 +2,6 @@
 parameter blocks on demand. Torch-free, so the explorer's map starts without loading a model stack."""
 from __future__ import annotations
 
-import json
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +11,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from analysis.files import read_json
 from analysis.layout import extraction_file
 
 META_COLUMNS = ["row", "id", "task", "source", "target", "prediction", "correct", "label", "output_type", "split"]
@@ -64,8 +64,10 @@ def load_extraction(checkpoint_or_file, split: str = "validation") -> Extraction
     path = Path(checkpoint_or_file)
     path = path if path.suffix == ".parquet" else extraction_file(path, split)
     if not path.exists():
-        raise FileNotFoundError(f"no extraction at {path}; run: python -m analysis extract {path.parent.parent}")
-    info = json.loads(path.with_suffix(".json").read_text())
+        split_option = "" if path.stem == "validation" else f" --split {path.stem}"
+        raise FileNotFoundError(f"no extraction at {path}; run: python -m analysis extract {path.parent.parent}"
+                                f"{split_option}")
+    info = read_json(path.with_suffix(".json"))
     table = pq.read_table(path, columns=META_COLUMNS + ["embedding"])
     meta = table.drop(["embedding"]).to_pandas()
     meta["prediction"] = scored_form(meta)
