@@ -7,6 +7,10 @@ Run: python bench/step_time.py [--configs shipped] [--precision bf16]
 --configs shipped:              each method's shipped options (analysis/train/recipes.py), within 3% of each other in
                                 trainable parameters: the cost at the budget the methods are compared at
 
+--batches own (default):        each method's batches as `train` draws them: one task a batch for Hyperformer++ and
+                                HyperLoader (their papers' recipe), 4-task batches sorted by task for the others
+--batches mixed:                4-task batches for every method (per-task weights then apply per task group)
+
 Each measurement runs in a fresh process, as each training run does, in interleaved rounds: in one process a second
 model's steps run up to 25% slower than the first's (the allocator's state, not the method), which would bias the
 ratio by the order of the methods. Each keeps freed memory as `train` does (analysis/train/allocator.py);
@@ -41,7 +45,16 @@ SHIPPED = {m: METHOD_CONFIGS.get(m, {}) for m in CONFIGS}
 TASKS = ["a", "b", "c", "d"]
 
 
-def make_step(method: str, batch: int, src: int, tgt: int, config: dict, precision: str = "fp32"):
+def batch_task_ids(method: str, batch: int, batches: str = "own") -> torch.Tensor:
+    """Each row's task: one task for a method that trains one task a batch (with `own`), else 4 sorted groups."""
+    from analysis.model.methods import REGISTRY
+    if batches == "own" and REGISTRY[method].batches["batching"].startswith("single"):
+        return torch.zeros(batch, dtype=torch.long)
+    return torch.arange(batch) * len(TASKS) // batch
+
+
+def make_step(method: str, batch: int, src: int, tgt: int, config: dict, precision: str = "fp32",
+              batches: str = "own"):
     torch.manual_seed(0)
     model = HyperLensModel.build(load_backbone("minilm"), method, TASKS, config).train()
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
@@ -49,7 +62,7 @@ def make_step(method: str, batch: int, src: int, tgt: int, config: dict, precisi
     ids = torch.randint(1000, vocab, (batch, src))
     mask = torch.ones_like(ids)
     labels = torch.randint(1000, vocab, (batch, tgt))
-    task_ids = torch.arange(batch) * len(TASKS) // batch  # mixed-task batches, rows sorted by task as in training
+    task_ids = batch_task_ids(method, batch, batches)
 
     def step():
         opt.zero_grad(set_to_none=True)
@@ -64,7 +77,7 @@ def time_one(method: str, a) -> float:
     """One method's median step time, measured in a fresh process."""
     args = [sys.executable, __file__, "--one", method, "--configs", a.configs, "--batch", str(a.batch),
             "--source-length", str(a.source_length), "--target-length", str(a.target_length),
-            "--repeats", str(a.repeats), "--precision", a.precision, "--allocator", a.allocator]
+            "--repeats", str(a.repeats), "--precision", a.precision, "--allocator", a.allocator, "--batches", a.batches]
     return float(subprocess.run(args, check=True, stdout=subprocess.PIPE, text=True).stdout.split()[-1])
 
 
@@ -81,21 +94,23 @@ def main() -> None:
                     help="bf16: autocast, as `train` runs on a CPU with fast bf16")
     ap.add_argument("--allocator", choices=("kept", "glibc"), default="kept",
                     help="kept: freed memory stays in the process, as `train` sets it; glibc: its defaults")
+    ap.add_argument("--batches", choices=("own", "mixed"), default="own",
+                    help="own: each method's batches as train draws them; mixed: 4-task batches for every method")
     ap.add_argument("--one", help=argparse.SUPPRESS)  # internal: time this method here and print seconds
     a = ap.parse_args()
     configs = CONFIGS if a.configs == "bottleneck" else SHIPPED
     if a.one:
         if a.allocator == "kept":
             keep_freed_memory()
-        print(median_time(make_step(a.one, a.batch, a.source_length, a.target_length, configs[a.one], a.precision),
-                          a.repeats))
+        print(median_time(make_step(a.one, a.batch, a.source_length, a.target_length, configs[a.one], a.precision,
+                                    a.batches), a.repeats))
         return
     best = {m: float("inf") for m in a.methods}
     for _ in range(a.rounds):  # interleave so drift in machine load hits every method alike
         for m in a.methods:
             best[m] = min(best[m], time_one(m, a))
     print(ratio_table(f"training step, MiniLM bert2bert, {a.configs} configs, batch {a.batch}, source "
-                      f"{a.source_length}, target {a.target_length}, {a.precision}, {a.allocator} allocator "
+                      f"{a.source_length}, target {a.target_length}, {a.precision}, {a.allocator} allocator, {a.batches} batches "
                       f"({torch.get_num_threads()} threads, "
                       "a fresh process per measurement)",
                       [(m, best[m]) for m in a.methods], baseline="adapter", targets=TARGETS))

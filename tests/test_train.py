@@ -182,3 +182,12 @@ def test_train_keeps_freed_memory_before_its_first_step(tmp_path, monkeypatch):
     monkeypatch.setattr(loop, "keep_freed_memory", lambda: calls.append(True))
     train(TrainConfig(**TINY, steps=1, eval_every=1), tmp_path / "run", progress=False)
     assert calls == [True]
+
+
+@pytest.mark.parametrize("method,batches,tasks", [("hyperformer", "own", [0]), ("hyperloader", "own", [0]),
+                                                  ("hyperdecoder", "own", [0, 1, 2, 3]),
+                                                  ("hyperformer", "mixed", [0, 1, 2, 3])])
+def test_the_step_time_bench_draws_each_methods_batches_as_train_does(method, batches, tasks):
+    from bench.step_time import batch_task_ids
+    ids = batch_task_ids(method, 32, batches)
+    assert sorted(set(ids.tolist())) == tasks and ids.tolist() == sorted(ids.tolist())
