@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from analysis.errors import CheckpointError
+from analysis.errors import CheckpointError, HyperLensError
 from analysis.extract.reader import Extraction
 from analysis.layout import projection_cache
 from analysis.maps import quality
@@ -31,7 +31,7 @@ def friendly_errors():
         st.error(f"This checkpoint cannot be loaded: {e}")
     except FileNotFoundError as e:
         st.warning(f"Missing file: {e}")
-    except ValueError as e:
+    except (HyperLensError, ValueError) as e:
         st.error(str(e))
     except Exception as e:  # noqa: BLE001 -- the last resort; the traceback goes to the server log
         log.exception("page failed")

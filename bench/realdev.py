@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from analysis.data.tasks import REALDEV_SUITE, get_task  # noqa: E402
 from analysis.data.tasks.baseline import baseline  # noqa: E402
-from analysis.layout import METRICS, TRAINING_LOG  # noqa: E402
+from analysis.layout import METRICS, training_seconds  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "realdev" / "data"
 
@@ -122,14 +122,12 @@ def train_method(method: str, data_dir: str, out: Path, steps: int | None, overw
 
 def score_checkpoint(path: Path, data_dir: str) -> tuple[dict, float, int]:
     from analysis.model.checkpoint import load_checkpoint
-    from analysis.train.evaluate import evaluate
+    from analysis.train.evaluate import evaluate, trained_length
 
     model = load_checkpoint(path)
-    training = model.config.get("training", {})
-    log = path / TRAINING_LOG
-    seconds = json.loads(log.read_text().splitlines()[-1])["seconds"] if log.is_file() else float("nan")
-    return (evaluate(model, list(REALDEV_SUITE), "validation", data_dir, max_source_length=training.get("max_source_length", 128)),
-            seconds, training.get("steps", 0))
+    seconds = training_seconds(path)
+    return (evaluate(model, list(REALDEV_SUITE), "validation", data_dir, max_source_length=trained_length(model)),
+            float("nan") if seconds is None else seconds, model.config.get("training", {}).get("steps", 0))
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from safetensors.torch import load_file, save_file
 
@@ -402,7 +403,7 @@ def test_an_extraction_rewritten_with_plain_lists_gets_a_message(trained, tmp_pa
     table = pq.read_table(path)
     plain = pa.array(table.column("embedding").to_pylist(), pa.list_(pa.float32()))
     pq.write_table(table.set_column(table.schema.get_field_index("embedding"), "embedding", plain), path)
-    with pytest.raises(ValueError, match="not a fixed-size vector.*extract again"):
+    with pytest.raises(ValueError, match="not a fixed-size vector.*extract --overwrite"):
         load_extraction(path)
 
 
@@ -417,6 +418,10 @@ def test_extract_keeps_an_existing_extraction_and_a_replaced_one_takes_its_stale
     assert main(["extract", str(ckpt), "--max-examples", "1", "--no-predictions"]) == 2
     assert "--overwrite" in capsys.readouterr().err
     assert (ckpt / "extraction" / "validation.parquet").read_bytes() == first
+    (ckpt / "extraction" / "report.json").write_text('{"split": "test"}')  # of another split: kept
+    assert main(["extract", str(ckpt), "--max-examples", "1", "--no-predictions", "--overwrite"]) == 0
+    assert (ckpt / "extraction" / "report.json").exists()
+    (ckpt / "extraction" / "report.json").write_text('{"split": "validation"}')
     assert main(["extract", str(ckpt), "--max-examples", "1", "--no-predictions", "--overwrite"]) == 0
     assert json.loads((ckpt / "extraction" / "validation.json").read_text())["n"] == 2  # one per task
     assert not (ckpt / "extraction" / "report.json").exists()
@@ -446,11 +451,11 @@ def test_extract_never_merges_shards_of_another_run_and_a_failed_one_leaves_no_e
 
 
 @pytest.mark.parametrize("option", [["--max-source-length", "16"], ["--num-beams", "2"], ["--max-target-length", "2"],
-                                    ["--tasks", "sentiment"]])
+                                    ["--tasks", "sentiment"], ["--data-dir", "tests"]])
 def test_evaluate_scored_otherwise_than_train_keeps_the_checkpoints_metrics(trained, capsys, option):
     before = (trained / "metrics.json").read_text()
     assert main(["evaluate", str(trained), *option]) == 0
-    assert f"not saved: {option[0]} differ" in capsys.readouterr().out
+    assert f"not saved: scored otherwise than train scored this checkpoint ({option[0]})" in capsys.readouterr().out
     assert (trained / "metrics.json").read_text() == before
 
 
@@ -482,8 +487,8 @@ def test_card_and_export_replace_existing_files_only_with_the_flag(trained, tmp_
     extract(load_checkpoint(ckpt), ckpt / "extraction", max_examples=1, predictions=False, progress=False)
     target = ckpt / "extraction" / "validation"  # --out is a stem: this would replace the extraction itself
     before = (ckpt / "extraction" / "validation.parquet").read_bytes()
-    assert main(["export", str(ckpt), "--format", "parquet", "--out", str(target)]) == 2
-    assert "--overwrite" in capsys.readouterr().err
+    assert main(["export", str(ckpt), "--format", "parquet", "--out", str(target), "--overwrite"]) == 2
+    assert "would replace the extraction itself" in capsys.readouterr().err
     assert (ckpt / "extraction" / "validation.parquet").read_bytes() == before
 
 
@@ -494,10 +499,21 @@ def test_a_damaged_checkpoint_keeps_its_row_in_the_ranking_and_says_why(trained,
     (good / "metrics.json").write_text((trained / "metrics.json").read_text())
     (good / "training_log.jsonl").write_text((trained / "training_log.jsonl").read_text() + '{"step": 3, "seco')
     (bad / "metrics.json").write_text('{"average": 50, "tasks": {"topic": {"accuracy": "high"}}}')
-    table = ranking({"good": good, "bad": bad}).set_index("checkpoint")
+    cut = copy_checkpoint(trained, tmp_path / "cut")
+    (cut / "metrics.json").write_text('{"average": 5')
+    table = ranking({"good": good, "bad": bad, "cut": cut}).set_index("checkpoint")
     assert table.loc["good", "average"] == json.loads((trained / "metrics.json").read_text())["average"]
-    assert "unreadable metrics.json" in table.loc["bad", "note"]
+    assert "unexpected content in metrics.json" in table.loc["bad", "note"]
+    assert table.loc["cut", "note"] == "metrics.json is not valid JSON" and pd.isna(table.loc["good", "note"])
     assert training_seconds(good) == training_seconds(trained)  # a line still being written is skipped
+
+
+def test_the_train_page_lists_a_built_in_tasks_folder_as_unread(tmp_path):
+    from app.services.local_data import find_tasks
+    (tmp_path / "sentiment").mkdir()
+    (tmp_path / "sentiment" / "train.jsonl").write_text('{"text": "x", "label": 1}\n')
+    [row] = find_tasks(str(tmp_path))
+    assert row["task"] == "sentiment" and "generates its data" in row["problem"]
 
 
 def test_a_damaged_map_cache_entry_is_refitted_not_used(tmp_path):

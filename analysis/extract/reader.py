@@ -52,11 +52,11 @@ def _fixed_column(table: pa.Table, column: str) -> np.ndarray:
     arr = table.column(column).combine_chunks()
     if not pa.types.is_fixed_size_list(arr.type):
         raise ValueError(f"column {column!r} of the extraction is {arr.type}, not a fixed-size vector: the file was "
-                         "rewritten by another tool; run python -m analysis extract again")
+                         "rewritten by another tool; run python -m analysis extract --overwrite")
     values = np.asarray(arr.flatten(), dtype=np.float32).reshape(len(arr), arr.type.list_size)
     if not np.isfinite(values).all():
         raise ValueError(f"column {column!r} holds NaN or infinite values: the extraction is damaged; "
-                         "run python -m analysis extract again")
+                         "run python -m analysis extract --overwrite")
     return values
 
 

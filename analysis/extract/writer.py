@@ -28,7 +28,7 @@ from analysis.data.tasks import get_tasks
 from analysis.errors import HyperLensError
 from analysis.files import atomic_path, write_json
 from analysis.layout import extraction_dir, extraction_file, report_file
-from analysis.train.evaluate import is_correct
+from analysis.train.evaluate import is_correct, trained_data_dir, trained_length
 
 from .reader import META_COLUMNS
 from .vectors import PARAM_DIMS, batch_vectors, layer_vectors
@@ -156,8 +156,9 @@ def run(a) -> None:
         raise HyperLensError(f"{existing} already exists; pass --overwrite to replace it (its saved report goes with "
                              "it), or extract into a copy of the checkpoint")
     model = load_checkpoint(a.checkpoint)
-    out = extract(model, extraction_dir(a.checkpoint), a.tasks, a.split, a.data_dir, a.max_examples,
-                  a.batch_size, predictions=not a.no_predictions, param_dims=a.param_dims, vector_dtype=a.vector_dtype)
+    out = extract(model, extraction_dir(a.checkpoint), a.tasks, a.split, a.data_dir or trained_data_dir(model),
+                  a.max_examples, a.batch_size, predictions=not a.no_predictions, param_dims=a.param_dims,
+                  max_source_length=trained_length(model), vector_dtype=a.vector_dtype)
     report = report_file(a.checkpoint)
     if report.exists() and _report_split(report) in (a.split, None):
         report.unlink()  # it scored the extraction just replaced; `report --save` scores the new one
@@ -176,7 +177,7 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     p = checkpoint_command(sub, "extract", "per-instance embeddings and generated adapter parameters to parquet", run,
                            vector=False)
     p.add_argument("--tasks", nargs="+", help="default: the checkpoint's tasks")
-    p.add_argument("--data-dir")
+    p.add_argument("--data-dir", help="default: the folder it was trained from")
     p.add_argument("--max-examples", type=number(int, 1), help="per task")
     p.add_argument("--batch-size", type=number(int, 1, 4096), default=64)
     p.add_argument("--param-dims", type=number(int, 1, 4096), default=PARAM_DIMS, help="sketch size of each layer's parameters")

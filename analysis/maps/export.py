@@ -14,7 +14,7 @@ from analysis.cli import checkpoint_command
 from analysis.errors import HyperLensError
 from analysis.extract.reader import load_extraction
 from analysis.files import atomic_path
-from analysis.layout import extraction_dir
+from analysis.layout import extraction_dir, extraction_file
 
 _TSV_UNSAFE = re.compile(r"[\t\r\n]+")
 
@@ -59,6 +59,9 @@ def _export(a) -> None:
     meta = ext.meta[["id", "task", "label", "output_type", "target", "prediction", "correct"]]
     parquet = out.parent / f"{out.name}.parquet"
     targets = [out / "vectors.tsv", out / "metadata.tsv"] if a.format == "projector" else [parquet]
+    if any(p.resolve() in {extraction_file(a.checkpoint, a.split).resolve(), extraction_file(a.checkpoint, a.split)
+                           .with_suffix(".json").resolve()} for p in targets):
+        raise HyperLensError(f"--out {a.out} would replace the extraction itself; choose another --out")
     existing = [str(p) for p in targets if p.exists()]
     if existing and not a.overwrite:
         raise HyperLensError(f"{', '.join(existing)} already exist(s); pass --overwrite to replace, or choose "

@@ -28,7 +28,7 @@ def checkpoint_report(checkpoint, vector: str = "embedding", split: str = "valid
     small = len(ext.meta) < MIN_POINTS[DEFAULT_MAP.method]  # too few for UMAP: score the map on PCA axes instead
     settings = ProjectionSettings(method="pca", n_components=2, seed=0) if small else None
     coords = checkpoint_map(checkpoint, vector, settings, split=split, ext=ext).coords
-    return {**extraction_report(ext, vector, coords, seed), "checkpoint": str(checkpoint)}
+    return {**extraction_report(ext, vector, coords, seed), "checkpoint": str(checkpoint), "split": split}
 
 
 def saved_report(checkpoint, vector: str = "embedding") -> dict | None:

@@ -89,6 +89,15 @@ def trained_length(model) -> int:
     return (model.config.get("training") or {}).get("max_source_length", 128)
 
 
+def trained_data_dir(model) -> str | None:
+    """The --data-dir the checkpoint was trained with, which its tasks' validation files come from."""
+    return (model.config.get("training") or {}).get("data_dir")
+
+
+def _same_folder(a, b) -> bool:
+    return a is None and b is None or a is not None and b is not None and Path(a).resolve() == Path(b).resolve()
+
+
 def _differs_from_training(args, model) -> str:
     """The options that make this evaluation other than train's final one (all tasks, the whole validation split,
     its source length, each task's own target length, greedy decoding), or "" when none do."""
@@ -96,22 +105,24 @@ def _differs_from_training(args, model) -> str:
               "--split": args.split != "validation",
               "--max-source-length": args.max_source_length not in (None, trained_length(model)),
               "--max-target-length": args.max_target_length, "--num-beams": (args.num_beams or 1) > 1,
-              "--min-new-tokens": args.min_new_tokens}
-    return ", ".join(option for option, differs in checks.items() if differs)
+              "--min-new-tokens": args.min_new_tokens,
+              "--data-dir": args.data_dir is not None and not _same_folder(args.data_dir, trained_data_dir(model))}
+    return " ".join(option for option, differs in checks.items() if differs)
 
 
 def run(args) -> None:
     from analysis.model.checkpoint import load_checkpoint
     model = load_checkpoint(args.checkpoint)
     text = {"num_beams": args.num_beams, "min_new_tokens": args.min_new_tokens}
-    result = evaluate(model, args.tasks, args.split, args.data_dir, args.max_examples, progress=True,
+    result = evaluate(model, args.tasks, args.split, args.data_dir or trained_data_dir(model), args.max_examples,
+                      progress=True,
                       batch_size=args.batch_size, max_source_length=args.max_source_length or trained_length(model),
                       max_new_tokens=args.max_target_length, text_generation={k: v for k, v in text.items() if v})
     print(format_table(result))
     differs = _differs_from_training(args, model)
     if differs and not args.output:  # CKPT/metrics.json holds the full validation scores that train wrote
-        print(f"not saved: {differs} differ from how train scored this checkpoint, so the result does not replace "
-              "CKPT/metrics.json; pass --output FILE to keep it")
+        print(f"not saved: scored otherwise than train scored this checkpoint ({differs}), so the result does not "
+              "replace CKPT/metrics.json; pass --output FILE to keep it")
         return
     out = Path(args.output) if args.output else Path(args.checkpoint) / METRICS
     write_json(result, out)
@@ -124,7 +135,7 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--output", help="JSON path (default: CKPT/metrics.json)")
     p.add_argument("--tasks", nargs="+", help="default: the checkpoint's tasks")
     p.add_argument("--split", default="validation")
-    p.add_argument("--data-dir")
+    p.add_argument("--data-dir", help="default: the folder it was trained from")
     p.add_argument("--max-examples", type=number(int, 1))
     p.add_argument("--batch-size", type=number(int, 1, 4096), default=64)
     p.add_argument("--max-source-length", type=number(int, 16, 4096), help="default: the length it was trained with")

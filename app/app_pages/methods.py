@@ -54,8 +54,13 @@ with views.friendly_errors():
             st.caption(f"**{ext.info['method']}** · " + views.map_caption(view))
             views.draw_map(view, f"methods_map_{i}", highlight=ext.meta["id"].isin(linked).to_numpy(), height=460)
             st.markdown("**Validation metrics**")
-            if (metrics := catalog.metrics_table(ckpt.dir)) is None:
-                st.caption("No metrics.json in this checkpoint.")
+            try:
+                metrics = catalog.metrics_table(ckpt.dir)
+            except ValueError as e:  # a damaged metrics.json: say so beside the map, which still works
+                st.warning(str(e))
+                metrics = None
+            if metrics is None:
+                st.caption("No readable metrics.json in this checkpoint.")
             else:
                 st.dataframe(metrics, hide_index=True, width="stretch", height=35 * (len(metrics) + 1) + 3)  # every row, average included
             st.markdown("**Cluster quality**")

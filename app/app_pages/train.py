@@ -1,6 +1,7 @@
 """Train: launch a background training run, watch it live; a finished run joins the checkpoint picker."""
 import functools
 import time
+from pathlib import Path
 
 import pandas as pd
 import plotly.express as px
@@ -48,7 +49,8 @@ def local_tasks() -> tuple[str | None, list[str]]:
         return None, []
     st.dataframe(pd.DataFrame(found), hide_index=True)
     usable = [r["task"] for r in found if not r["problem"]]
-    return directory, st.multiselect("Tasks from that directory", usable, default=usable)
+    chosen = st.multiselect("Tasks from that directory", usable, default=usable)
+    return (str(Path(directory).expanduser()) if chosen else None), chosen  # the folder is read for these only
 
 
 def launch(name, tasks, custom, data_dir=None, **options) -> None:

@@ -49,18 +49,28 @@ def metrics_table(path: Path) -> pd.DataFrame | None:
     f = path / METRICS
     if not f.exists():
         return None
-    m = read_json(f)
+    m, problem = json_object(f)
+    if problem:
+        raise ValueError(f"{f}: {problem}; rerun `python -m analysis evaluate` to rewrite it")
     rows = [{"task": t, "metric": k, "value": v} for t, scores in m.get("tasks", {}).items() for k, v in scores.items()]
     rows.append({"task": "average", "metric": "", "value": m.get("average")})
     return pd.DataFrame(rows).round({"value": 2})
 
 
-def read_json(path: Path) -> dict:
+def json_object(path: Path) -> tuple[dict, str | None]:
+    """A JSON object file's content ({} when absent or damaged), and what is wrong with it when it is damaged."""
+    if not path.is_file():
+        return {}, None
     try:
-        content = json.loads(path.read_text()) if path.is_file() else {}
+        content = json.loads(path.read_text())
     except (OSError, ValueError):
-        return {}
-    return content if isinstance(content, dict) else {}
+        return {}, f"{path.name} is not valid JSON"
+    return (content, None) if isinstance(content, dict) else ({}, f"{path.name} is not a JSON object")
+
+
+def read_json(path: Path) -> dict:
+    """A JSON object file's content, or {} when it is absent or damaged (pages that must say why use json_object)."""
+    return json_object(path)[0]
 
 
 def _ranking_row(name: str, path: Path, metrics: dict, report: dict, config: dict, params: dict) -> dict:
@@ -83,13 +93,16 @@ def ranking(paths: dict[str, Path]) -> pd.DataFrame:
     kNN": kNN accuracy, its shuffled-label baseline in parentheses), trainable parameters and training minutes."""
     rows = []
     for name, path in paths.items():
-        metrics, report = read_json(path / METRICS), read_json(report_file(path))
-        config, params = read_json(path / CONFIG), read_json(path / PARAMS)
+        (metrics, bad_metrics), (report, bad_report) = json_object(path / METRICS), json_object(report_file(path))
+        (config, _), (params, bad_params) = json_object(path / CONFIG), json_object(path / PARAMS)
+        problems = [p for p in (bad_metrics, bad_report, bad_params) if p]
         try:
             rows.append(_ranking_row(name, path, metrics, report, config, params))
         except (TypeError, ValueError, AttributeError, KeyError) as e:  # a damaged one says why; the rest still rank
-            rows.append({"checkpoint": name, "method": str(config.get("method", "?")), "average": None,
-                         "note": f"unreadable metrics.json, report.json or params.json ({type(e).__name__}: {e})"})
+            rows.append({"checkpoint": name, "method": str(config.get("method", "?")), "average": None})
+            problems.append(f"unexpected content in metrics.json, report.json or params.json ({type(e).__name__}: {e})")
+        if problems:
+            rows[-1]["note"] = "; ".join(problems)
     table = pd.DataFrame(rows)
     return table.sort_values("average", ascending=False, na_position="last") if len(table) else table
 

@@ -93,8 +93,7 @@ class Task:
         if self.synthetic is not None:
             if data_dir is not None and not Path(data_dir).is_dir():
                 raise DataError(f"--data-dir {data_dir} is not a folder")
-            own = Path(data_dir) / self.name if data_dir is not None else None
-            if own is not None and (own.exists() or own.parent.name == self.name):
+            if data_dir is not None and ((Path(data_dir) / self.name).exists() or Path(data_dir).name == self.name):
                 raise DataError(f"task {self.name} is built in and generates its data, so files in {data_dir} for it "
                                 "would not be read; to use them, give them as a custom task (name=file:columns)")
             return self.synthetic.records(self.name, split)
