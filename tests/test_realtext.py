@@ -65,7 +65,7 @@ def test_each_method_brings_its_batches_and_an_explicit_option_overrides_them(me
 
 @pytest.mark.parametrize("method,steps,expected", [
     ("hyperdecoder", None, (2000, 500)), ("pha", None, (2000, 500)), ("hyperformer", None, (1600, 400)),
-    ("hyperloader", None, (1450, 362)), ("hyperloader", 300, (300, 75))])
+    ("hyperloader", None, (1520, 380)), ("hyperloader", 300, (300, 75))])
 def test_realdev_runs_each_method_within_the_same_budget(method, steps, expected):
     from analysis.train.recipes import METHOD_CONFIGS, TRAINING
     from bench.realdev import realdev_config

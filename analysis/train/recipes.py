@@ -15,4 +15,4 @@ TRAINING = {"lr": 1e-3, "warmup_steps": 100, "seed": 42}
 REALDEV = {"steps": 2000, "eval_every": 500}
 # The one-task-a-batch methods fit fewer steps in those 30 minutes: their step cost 1.08-1.13x the adapter's and one
 # task a batch computes 1.45 tokens per real token, against 1.17 in length-grouped mixed batches (docs/findings.md)
-REALDEV_BUDGET_STEPS = {"hyperformer": 1600, "hyperloader": 1450}
+REALDEV_BUDGET_STEPS = {"hyperformer": 1600, "hyperloader": 1520}
