@@ -83,7 +83,7 @@ def extraction(ckpt: Ckpt) -> Extraction:
 def task(ckpt: Ckpt, name: str) -> Task | None:
     """A task as the checkpoint was trained on it; None when it cannot be rebuilt here (its inputs are then
     edited as raw text)."""
-    specs = {spec["name"]: spec for spec in catalog.read_json(ckpt.dir / CONFIG).get("task_specs", [])}
+    specs = {spec["name"]: spec for spec in catalog.json_object(ckpt.dir / CONFIG)[0].get("task_specs", [])}
     try:
         return get_task(specs.get(name, name))
     except (ValueError, TypeError):  # DataError is a ValueError

@@ -59,8 +59,8 @@ def _export(a) -> None:
     meta = ext.meta[["id", "task", "label", "output_type", "target", "prediction", "correct"]]
     parquet = out.parent / f"{out.name}.parquet"
     targets = [out / "vectors.tsv", out / "metadata.tsv"] if a.format == "projector" else [parquet]
-    if any(p.resolve() in {extraction_file(a.checkpoint, a.split).resolve(), extraction_file(a.checkpoint, a.split)
-                           .with_suffix(".json").resolve()} for p in targets):
+    extraction = extraction_file(a.checkpoint, a.split)
+    if {p.resolve() for p in targets} & {extraction.resolve(), extraction.with_suffix(".json").resolve()}:
         raise HyperLensError(f"--out {a.out} would replace the extraction itself; choose another --out")
     existing = [str(p) for p in targets if p.exists()]
     if existing and not a.overwrite:

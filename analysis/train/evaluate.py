@@ -115,8 +115,8 @@ def run(args) -> None:
     model = load_checkpoint(args.checkpoint)
     text = {"num_beams": args.num_beams, "min_new_tokens": args.min_new_tokens}
     result = evaluate(model, args.tasks, args.split, args.data_dir or trained_data_dir(model), args.max_examples,
-                      progress=True,
-                      batch_size=args.batch_size, max_source_length=args.max_source_length or trained_length(model),
+                      progress=True, batch_size=args.batch_size,
+                      max_source_length=args.max_source_length or trained_length(model),
                       max_new_tokens=args.max_target_length, text_generation={k: v for k, v in text.items() if v})
     print(format_table(result))
     differs = _differs_from_training(args, model)

@@ -68,11 +68,6 @@ def json_object(path: Path) -> tuple[dict, str | None]:
     return (content, None) if isinstance(content, dict) else ({}, f"{path.name} is not a JSON object")
 
 
-def read_json(path: Path) -> dict:
-    """A JSON object file's content, or {} when it is absent or damaged (pages that must say why use json_object)."""
-    return json_object(path)[0]
-
-
 def _ranking_row(name: str, path: Path, metrics: dict, report: dict, config: dict, params: dict) -> dict:
     base = report.get("baseline", {})
     knn = lambda v, b: f"{v:.2f} ({b:.2f})" if v is not None and b is not None else ""  # noqa: E731
