@@ -9,7 +9,7 @@ from analysis.model.checkpoint import load_checkpoint, save_checkpoint
 from analysis.model.hyperlens import HyperLensModel
 from analysis.model.methods import REGISTRY, Site, build_method
 from analysis.model.methods.base import GeneratedDecoderMethod
-from analysis.model.methods.layers import AdapterWeights, TaskGroups
+from analysis.model.methods.layers import AdapterWeights, LoraWeights, TaskGroups
 
 TASKS = ["qa", "sentiment"]
 FAMILIES = ["tiny-bert2bert", "tiny-t5", "tiny-bart"]
@@ -158,6 +158,20 @@ def test_batched_adapter_equals_per_instance_application():
     x = torch.randn(B, T, d, generator=g)
     per_row = torch.stack([torch.relu(x[i] @ w.down[i] + w.down_bias[i]) @ w.up[i] + w.up_bias[i] for i in range(B)])
     torch.testing.assert_close(w(x, "relu"), per_row)
+
+
+@pytest.mark.parametrize("sets", [1, 3], ids=["one set for the batch", "one set a row"])
+def test_lora_added_in_its_product_equals_the_plain_formula_with_the_same_gradients(sets):
+    """A single LoRA for the batch adds into `out` inside its second product, with B laid out (r, d_out) so that
+    B's gradient is the fast skinny product: the values and every gradient are those of out + s * x A^T B^T."""
+    g = torch.Generator().manual_seed(0)
+    leaves = x, A, B, out = [torch.randn(s, generator=g, requires_grad=True)
+                             for s in [(3, 5, 8), (sets, 2, 8), (sets, 6, 2), (3, 5, 6)]]
+    y = LoraWeights(A, B, 0.5).added_to(out, x)
+    ref = out + 0.5 * torch.einsum("btd,brd,bor->bto", x, A.expand(3, -1, -1), B.expand(3, -1, -1))
+    torch.testing.assert_close(y, ref)
+    torch.testing.assert_close(torch.autograd.grad(y.square().sum(), leaves),
+                               torch.autograd.grad(ref.square().sum(), leaves))
 
 
 @pytest.mark.parametrize("groups", [1, 2])

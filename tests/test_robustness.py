@@ -536,3 +536,19 @@ def test_params_options_are_checked(capsys):
     assert "must be between 1 and 1000, got 0" in capsys.readouterr().err
     assert main(["params", "--method", "adapter", "--backbone", "tiny-bert2bert", "--save"]) == 2
     assert "needs --checkpoint" in capsys.readouterr().err
+
+
+def test_evaluate_notes_a_trained_task_scored_on_other_data_with_its_learned_embedding(tmp_path, capsys):
+    rows = "text,label\n" + "".join(f"{w} day {i},{lab}\n" for i in range(12) for w, lab in (("good", "yes"), ("bad", "no")))
+    (tmp_path / "a.csv").write_text(rows)
+    (tmp_path / "b.csv").write_text(rows.replace("day", "night"))
+    cfg = {**TINY, "method": "hyperformer", "tasks": [f"mine={tmp_path / 'a.csv'}:text,label", "topic"],
+           "method_config": {"reduction_factor": 8, "task_embedding_dim": 8, "projector_hidden": 8}}
+    train(TrainConfig(**cfg, steps=2, eval_every=2), tmp_path / "run", progress=False)
+    capsys.readouterr()
+    assert main(["evaluate", str(tmp_path / "run"), "--output", str(tmp_path / "same.json")]) == 0
+    assert "note:" not in capsys.readouterr().out
+    assert main(["evaluate", str(tmp_path / "run"), "--tasks", f"mine={tmp_path / 'b.csv'}:text,label", "topic",
+                 "--output", str(tmp_path / "other.json")]) == 0
+    assert ("note: mine scored on other data than training read, with the task embedding hyperformer learned "
+            "for that name") in capsys.readouterr().out

@@ -110,6 +110,16 @@ def _differs_from_training(args, model) -> str:
     return " ".join(option for option, differs in checks.items() if differs)
 
 
+def reused_task_embeddings(model, specs, data_dir) -> list[str]:
+    """Trained tasks scored on other data than training read them from (another file or --data-dir): a
+    task-conditioned method still applies the embedding it learned for each name."""
+    if not model.method.uses_task:
+        return []
+    trained, moved = {s["name"]: s for s in model.task_specs}, not _same_folder(data_dir, trained_data_dir(model))
+    return [t.name for t in get_tasks(specs) if t.name in trained
+            and (t.spec() != trained[t.name] or moved and t.synthetic is None)]
+
+
 def run(args) -> None:
     from analysis.model.checkpoint import load_checkpoint
     model = load_checkpoint(args.checkpoint)
@@ -119,6 +129,9 @@ def run(args) -> None:
                       max_source_length=args.max_source_length or trained_length(model),
                       max_new_tokens=args.max_target_length, text_generation={k: v for k, v in text.items() if v})
     print(format_table(result))
+    if reused := reused_task_embeddings(model, args.tasks or model.task_specs, args.data_dir or trained_data_dir(model)):
+        print(f"note: {', '.join(reused)} scored on other data than training read, with the task embedding "
+              f"{model.method.name} learned for {'that name' if len(reused) == 1 else 'each name'}")
     differs = _differs_from_training(args, model)
     if differs and not args.output:  # CKPT/metrics.json holds the full validation scores that train wrote
         print(f"not saved: scored otherwise than train scored this checkpoint ({differs}), so the result does not "

@@ -103,8 +103,7 @@ class Hyperformer(Method):
     def join(self, site, out, weights, *inputs):
         """out + the change the generated `weights` make of `inputs`, as `serial_adapters` says."""
         if self.config.serial_adapters == "gated":
-            return out + weights.scaled(self.gates[site.stack][site.layer, self.positions.index(site.kind)])(*inputs)
-        change = weights(*inputs)
+            weights = weights.scaled(self.gates[site.stack][site.layer, self.positions.index(site.kind)])
         if self.config.serial_adapters == "relative":
-            change = change * out.float().pow(2).mean(-1, keepdim=True).sqrt().to(out.dtype)
-        return out + change
+            return out + weights(*inputs) * out.float().pow(2).mean(-1, keepdim=True).sqrt().to(out.dtype)
+        return weights.added_to(out, *inputs)
