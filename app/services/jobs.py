@@ -147,6 +147,23 @@ def read_log(name: str) -> list[dict]:
     return records
 
 
+def seconds_left(log: list[dict], steps: int) -> float | None:
+    """Training time left at the pace of the steps logged since the clock last started (a resumed run restarts it):
+    evaluations so far are in the pace; the extraction after training is not."""
+    timed = [r for r in log if isinstance(r.get("seconds"), (int, float)) and isinstance(r.get("step"), int)]
+    if not timed or timed[-1]["step"] >= steps:
+        return None
+    start = max((i for i in range(1, len(timed)) if timed[i]["seconds"] < timed[i - 1]["seconds"]), default=0)
+    first, last = timed[start], timed[-1]
+    return last["seconds"] / (last["step"] - first["step"] + 1) * (steps - last["step"])
+
+
+def duration(seconds: float) -> str:
+    if seconds < 60:
+        return "under a minute"
+    return f"about {seconds / 60:.0f} min" if seconds < 5400 else f"about {seconds / 3600:.1f} h"
+
+
 def cancel(name: str) -> None:
     job = load(name)
     if job.status != RUNNING or job.pid <= 0:
