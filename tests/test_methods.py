@@ -3,6 +3,7 @@ import json
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from analysis.model.backbone import load_backbone
 from analysis.model.checkpoint import load_checkpoint, save_checkpoint
@@ -160,18 +161,30 @@ def test_batched_adapter_equals_per_instance_application():
     torch.testing.assert_close(w(x, "relu"), per_row)
 
 
-@pytest.mark.parametrize("sets", [1, 3], ids=["one set for the batch", "one set a row"])
-def test_lora_added_in_its_product_equals_the_plain_formula_with_the_same_gradients(sets):
-    """A single LoRA for the batch adds into `out` inside its second product, with B laid out (r, d_out) so that
+@pytest.mark.parametrize("sizes", [None, [3], [1, 2]], ids=["one set a row", "one group", "two groups"])
+@pytest.mark.parametrize("layout", ["contiguous", "strided"])
+def test_lora_added_in_its_product_equals_the_plain_formula_with_the_same_gradients(sizes, layout):
+    """A LoRA shared by the batch adds into `out` inside its second product, with B laid out (r, d_out) so that
     B's gradient is the fast skinny product: the values and every gradient are those of out + s * x A^T B^T."""
     g = torch.Generator().manual_seed(0)
+    sets = len(sizes) if sizes else 3
     leaves = x, A, B, out = [torch.randn(s, generator=g, requires_grad=True)
-                             for s in [(3, 5, 8), (sets, 2, 8), (sets, 6, 2), (3, 5, 6)]]
-    y = LoraWeights(A, B, 0.5).added_to(out, x)
-    ref = out + 0.5 * torch.einsum("btd,brd,bor->bto", x, A.expand(3, -1, -1), B.expand(3, -1, -1))
+                             for s in [(3, 5, 8), (sets, 2, 8), (sets, 6, 2), (3, 6, 5)]]
+    target = out.transpose(1, 2) if layout == "strided" else out.reshape(3, 5, 6)
+    lora = LoraWeights(A, B, 0.5)
+    y = (TaskGroups(lora, sizes) if sizes else lora).added_to(target, x)
+    per_row = torch.repeat_interleave(torch.arange(sets), torch.tensor(sizes)) if sizes else torch.arange(3)
+    ref = target + 0.5 * torch.einsum("btd,brd,bor->bto", x, A[per_row], B[per_row])
     torch.testing.assert_close(y, ref)
     torch.testing.assert_close(torch.autograd.grad(y.square().sum(), leaves),
                                torch.autograd.grad(ref.square().sum(), leaves))
+
+
+def test_lora_keeps_out_dtype_under_autocast():
+    x, lora = torch.randn(3, 5, 8), LoraWeights(torch.randn(1, 2, 8), torch.randn(1, 6, 2), 0.5)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert lora.added_to(torch.randn(3, 5, 6), x).dtype == torch.float32  # as out + delta would be
+        assert lora.added_to(F.linear(x, torch.randn(6, 8)), x).dtype == torch.bfloat16
 
 
 @pytest.mark.parametrize("groups", [1, 2])

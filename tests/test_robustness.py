@@ -538,17 +538,23 @@ def test_params_options_are_checked(capsys):
     assert "needs --checkpoint" in capsys.readouterr().err
 
 
-def test_evaluate_notes_a_trained_task_scored_on_other_data_with_its_learned_embedding(tmp_path, capsys):
+def test_evaluate_notes_a_trained_task_scored_on_other_data_with_its_learned_weights(trained, tmp_path, capsys,
+                                                                                      monkeypatch):
     rows = "text,label\n" + "".join(f"{w} day {i},{lab}\n" for i in range(12) for w, lab in (("good", "yes"), ("bad", "no")))
     (tmp_path / "a.csv").write_text(rows)
     (tmp_path / "b.csv").write_text(rows.replace("day", "night"))
+    (tmp_path / "elsewhere").mkdir()
     cfg = {**TINY, "method": "hyperformer", "tasks": [f"mine={tmp_path / 'a.csv'}:text,label", "topic"],
            "method_config": {"reduction_factor": 8, "task_embedding_dim": 8, "projector_hidden": 8}}
-    train(TrainConfig(**cfg, steps=2, eval_every=2), tmp_path / "run", progress=False)
+    run, out = tmp_path / "run", ["--output", str(tmp_path / "scores.json")]
+    train(TrainConfig(**cfg, steps=2, eval_every=2), run, progress=False)
+    monkeypatch.chdir(tmp_path)
     capsys.readouterr()
-    assert main(["evaluate", str(tmp_path / "run"), "--output", str(tmp_path / "same.json")]) == 0
-    assert "note:" not in capsys.readouterr().out
-    assert main(["evaluate", str(tmp_path / "run"), "--tasks", f"mine={tmp_path / 'b.csv'}:text,label", "topic",
-                 "--output", str(tmp_path / "other.json")]) == 0
-    assert ("note: mine scored on other data than training read, with the task embedding hyperformer learned "
+    for same in ([], ["--tasks", "mine=./a.csv:text,label", "topic"], ["--data-dir", "elsewhere"]):
+        assert main(["evaluate", str(run), *same, *out]) == 0  # the same data: the file by another path; a
+        assert "note:" not in capsys.readouterr().out         # --data-dir that neither task reads
+    assert main(["evaluate", str(run), "--tasks", "mine=b.csv:text,label", "topic", *out]) == 0
+    assert ("note: mine scored on other data than training read, with the task-specific weights hyperformer learned "
             "for that name") in capsys.readouterr().out
+    assert main(["evaluate", str(trained), "--data-dir", str(tmp_path / "elsewhere"), *out]) == 0
+    assert "note:" not in capsys.readouterr().out  # the hyperdecoder conditions on the input, not the task

@@ -192,4 +192,6 @@ def test_training_time_left_follows_the_pace_since_the_clock_last_started():
     resumed = fresh[:5] + [{"step": s, "loss": 1.0, "seconds": 4.0 * (s - 5)} for s in range(6, 11)]
     assert jobs.seconds_left(resumed + [{"step": 10, "eval": {}}], 100) == pytest.approx(360.0)
     assert jobs.seconds_left(fresh, 10) is None and jobs.seconds_left([], 10) is None
+    odd = [{"step": 11, "seconds": float("nan")}, {"step": True, "seconds": 1.0}, {"step": 12, "seconds": "3"}]
+    assert jobs.seconds_left(fresh + odd, 100) == pytest.approx(180.0)  # unreadable records are skipped
     assert [jobs.duration(s) for s in (30, 180, 3 * 3600)] == ["under a minute", "about 3 min", "about 3.0 h"]

@@ -10,7 +10,7 @@ from tqdm.auto import tqdm
 
 from analysis.cli import number
 from analysis.data.batching import length_sorted_batches
-from analysis.data.tasks import Example, Task, get_tasks, normalize_text
+from analysis.data.tasks import TASKS, CustomTask, Example, Task, get_task, get_tasks, normalize_text
 from analysis.files import write_json
 from analysis.layout import METRICS
 
@@ -110,27 +110,35 @@ def _differs_from_training(args, model) -> str:
     return " ".join(option for option, differs in checks.items() if differs)
 
 
-def reused_task_embeddings(model, specs, data_dir) -> list[str]:
-    """Trained tasks scored on other data than training read them from (another file or --data-dir): a
-    task-conditioned method still applies the embedding it learned for each name."""
+def _data_of(spec: dict) -> dict:
+    """A task spec with its defaults filled in and its files as absolute paths, to compare where data comes from."""
+    spec = {**get_task(spec["name"]).spec(), **spec} if spec["name"] in TASKS and "path" not in spec else dict(spec)
+    return {k: str(Path(v).resolve()) if k in ("path", "validation_path") and v else v for k, v in spec.items()}
+
+
+def reused_task_weights(model, tasks: list[Task], data_dir) -> list[str]:
+    """Trained tasks scored on other data than training read them from (another file, or another --data-dir for a
+    task read from one): a task-conditioned method still applies what it learned for each name."""
     if not model.method.uses_task:
         return []
-    trained, moved = {s["name"]: s for s in model.task_specs}, not _same_folder(data_dir, trained_data_dir(model))
-    return [t.name for t in get_tasks(specs) if t.name in trained
-            and (t.spec() != trained[t.name] or moved and t.synthetic is None)]
+    trained = {s["name"]: _data_of(s) for s in model.task_specs}
+    moved = not _same_folder(data_dir, trained_data_dir(model))
+    return [t.name for t in tasks if t.name in trained and (_data_of(t.spec()) != trained[t.name] or moved
+                                                            and t.synthetic is None and not isinstance(t, CustomTask))]
 
 
 def run(args) -> None:
     from analysis.model.checkpoint import load_checkpoint
     model = load_checkpoint(args.checkpoint)
     text = {"num_beams": args.num_beams, "min_new_tokens": args.min_new_tokens}
-    result = evaluate(model, args.tasks, args.split, args.data_dir or trained_data_dir(model), args.max_examples,
+    tasks, data_dir = get_tasks(args.tasks or model.task_specs), args.data_dir or trained_data_dir(model)
+    result = evaluate(model, tasks, args.split, data_dir, args.max_examples,
                       progress=True, batch_size=args.batch_size,
                       max_source_length=args.max_source_length or trained_length(model),
                       max_new_tokens=args.max_target_length, text_generation={k: v for k, v in text.items() if v})
     print(format_table(result))
-    if reused := reused_task_embeddings(model, args.tasks or model.task_specs, args.data_dir or trained_data_dir(model)):
-        print(f"note: {', '.join(reused)} scored on other data than training read, with the task embedding "
+    if reused := reused_task_weights(model, tasks, data_dir):
+        print(f"note: {', '.join(reused)} scored on other data than training read, with the task-specific weights "
               f"{model.method.name} learned for {'that name' if len(reused) == 1 else 'each name'}")
     differs = _differs_from_training(args, model)
     if differs and not args.output:  # CKPT/metrics.json holds the full validation scores that train wrote

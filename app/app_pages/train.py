@@ -71,10 +71,12 @@ def progress(name: str) -> str:
     status, job, log = jobs.status(name), jobs.load(name), jobs.read_log(name)
     step = log[-1]["step"] if log else 0
     extracting = status.state == jobs.RUNNING and status.phase == "extracting"
-    left = jobs.seconds_left(log, job.steps) if status.state == jobs.RUNNING and not extracting else None
+    running = status.state == jobs.RUNNING and not extracting
+    left = jobs.seconds_left(log, job.steps) if running else None
     st.progress(step / job.steps, text=f"{name}: {'extracting embeddings for the map' if extracting else status.state}"
                                         f", step {step} / {job.steps}"
-                                        + (f", {jobs.duration(left)} of training left" if left is not None else ""))
+                                        + (f", {jobs.duration(left)} of training left" if left is not None else "")
+                                        + (", scoring the validation split" if running and step >= job.steps else ""))
     if log:
         warnings = [r["health"]["warning"] for r in log if "warning" in r.get("health", {})]
         if warnings:

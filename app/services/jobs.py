@@ -11,6 +11,7 @@ The driver leads its own process group: cancelling kills it and the train/extrac
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import signal
@@ -150,7 +151,8 @@ def read_log(name: str) -> list[dict]:
 def seconds_left(log: list[dict], steps: int) -> float | None:
     """Training time left at the pace of the steps logged since the clock last started (a resumed run restarts it):
     evaluations so far are in the pace; the extraction after training is not."""
-    timed = [r for r in log if isinstance(r.get("seconds"), (int, float)) and isinstance(r.get("step"), int)]
+    timed = [r for r in log if type(r.get("step")) is int and type(r.get("seconds")) in (int, float)
+             and math.isfinite(r["seconds"])]
     if not timed or timed[-1]["step"] >= steps:
         return None
     start = max((i for i in range(1, len(timed)) if timed[i]["seconds"] < timed[i - 1]["seconds"]), default=0)

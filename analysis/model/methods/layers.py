@@ -29,6 +29,15 @@ def rank_major(B: Tensor) -> Tensor:
     return B.transpose(-1, -2).contiguous()
 
 
+def add_lora(out: Tensor, h: Tensor, B: Tensor) -> Tensor:
+    """out + h @ rank_major(B), the add inside the product (addmm): one pass fewer over out, forward and backward.
+    Where that would change out's dtype (an fp32 out under autocast) or out is not contiguous, a plain add."""
+    Bt = rank_major(B)
+    if out.is_contiguous() and h.dtype == out.dtype:
+        return torch.addmm(out.flatten(0, -2), h.flatten(0, -2), Bt).view_as(out)
+    return out + h @ Bt
+
+
 class Adapter(nn.Module):
     """A(x) = up(act(down(x))), started near zero so training begins from the pretrained model."""
 
@@ -53,7 +62,10 @@ class LoRA(nn.Module):
         nn.init.zeros_(self.B.weight)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.scale * (self.A(x) @ rank_major(self.B.weight))
+        return self.A(x) @ rank_major(self.B.weight * self.scale)
+
+    def added_to(self, out: Tensor, x: Tensor) -> Tensor:
+        return add_lora(out, self.A(x), self.B.weight * self.scale)
 
 
 @dataclass
@@ -117,11 +129,9 @@ class LoraWeights:
                          match_batch(self.B * self.scale, n).transpose(1, 2))
 
     def added_to(self, out: Tensor, x: Tensor) -> Tensor:
-        """out + self(x); one LoRA for the whole batch adds in its second product, one pass fewer over out."""
-        if not (self.A.shape[0] == 1 < x.shape[0] and out.is_contiguous()):
-            return out + self(x)
-        h = F.linear(x, self.A[0]).flatten(0, -2)
-        return torch.addmm(out.flatten(0, -2), h, rank_major(self.B[0] * self.scale)).view_as(out)
+        if self.A.shape[0] == 1 < x.shape[0]:
+            return add_lora(out, F.linear(x, self.A[0]), self.B[0] * self.scale)
+        return out + self(x)
 
     def tensors(self) -> dict[str, Tensor]:
         return {"lora_A": self.A, "lora_B": self.B}

@@ -33,4 +33,4 @@ class LoraMethod(Method):
         return lora_sites(self.n_layers)
 
     def transform(self, site, x, out):
-        return out + self.lora[site.name.replace(".", "_")](x)
+        return self.lora[site.name.replace(".", "_")].added_to(out, x)
