@@ -82,6 +82,8 @@ def test_resume_matches_an_uninterrupted_run(tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return real_collate(*a, **k)
     monkeypatch.setattr(T, "collate", crash_after_three)
+    clock = iter(range(10**6))
+    monkeypatch.setattr(T.time, "time", lambda: float(next(clock)))  # a second a call: the log's clock, readable
     with pytest.raises(KeyboardInterrupt):
         train(cfg, tmp_path / "resumed", progress=False)
     assert (tmp_path / "resumed.state").exists()
@@ -89,6 +91,7 @@ def test_resume_matches_an_uninterrupted_run(tmp_path, monkeypatch):
     train(cfg, tmp_path / "resumed", progress=False)
     log = [json.loads(line) for line in (tmp_path / "resumed" / "training_log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log] == [1, 2, 3, 4, 5, 6]  # nothing lost, nothing repeated
+    assert log[3]["seconds"] > log[2]["seconds"]  # the clock runs on across the resume: the run's time is the last
     full_log = [json.loads(line) for line in (tmp_path / "full" / "training_log.jsonl").read_text().splitlines()]
     assert [r["loss"] for r in log] == [r["loss"] for r in full_log]
     a, b = _weights(tmp_path / "full"), _weights(tmp_path / "resumed")

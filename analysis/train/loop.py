@@ -197,10 +197,12 @@ def _train(cfg: TrainConfig, output: Path, command: str | None, progress: bool) 
     bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc=f"train {cfg.method}",
                disable=not (progress and accelerator.is_main_process))
     log = _log_path(output)
+    earlier = 0.0  # training seconds before a resume: the log's clock runs on, so its last record is the run's time
     if log.exists():  # keep only what the resumed state has seen; later lines would be repeated
         kept = [line for line in log.read_text().splitlines() if json.loads(line)["step"] <= start]
         log.write_text("".join(line + "\n" for line in kept))
-    t0 = time.time()
+        earlier = max((json.loads(line).get("seconds", 0.0) for line in kept), default=0.0)
+    t0 = time.time() - earlier
     monitor = HealthMonitor()
     for step in bar:
         model.train()

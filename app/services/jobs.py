@@ -149,8 +149,9 @@ def read_log(name: str) -> list[dict]:
 
 
 def seconds_left(log: list[dict], steps: int) -> float | None:
-    """Training time left at the pace of the steps logged since the clock last started (a resumed run restarts it):
-    evaluations so far are in the pace; the extraction after training is not."""
+    """Training time left at the pace of the steps logged since the clock last started (the log's clock runs on
+    across a resume; logs of earlier versions restarted it): evaluations so far are in the pace, the extraction
+    after training is not."""
     timed = [r for r in log if type(r.get("step")) is int and type(r.get("seconds")) in (int, float)
              and math.isfinite(r["seconds"])]
     if not timed or timed[-1]["step"] >= steps:
