@@ -10,7 +10,7 @@ from tqdm.auto import tqdm
 
 from analysis.cli import number
 from analysis.data.batching import length_sorted_batches
-from analysis.data.tasks import TASKS, CustomTask, Example, Task, get_task, get_tasks, normalize_text
+from analysis.data.tasks import TASKS, Example, Task, get_task, get_tasks, normalize_text
 from analysis.files import write_json
 from analysis.layout import METRICS
 
@@ -123,8 +123,8 @@ def reused_task_weights(model, tasks: list[Task], data_dir) -> list[str]:
         return []
     trained = {s["name"]: _data_of(s) for s in model.task_specs}
     moved = not _same_folder(data_dir, trained_data_dir(model))
-    return [t.name for t in tasks if t.name in trained and (_data_of(t.spec()) != trained[t.name] or moved
-                                                            and t.synthetic is None and not isinstance(t, CustomTask))]
+    return [t.name for t in tasks
+            if t.name in trained and (_data_of(t.spec()) != trained[t.name] or moved and t.reads_data_dir)]
 
 
 def run(args) -> None:

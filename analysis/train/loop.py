@@ -199,9 +199,9 @@ def _train(cfg: TrainConfig, output: Path, command: str | None, progress: bool) 
     log = _log_path(output)
     earlier = 0.0  # training seconds before a resume: the log's clock runs on, so its last record is the run's time
     if log.exists():  # keep only what the resumed state has seen; later lines would be repeated
-        kept = [line for line in log.read_text().splitlines() if json.loads(line)["step"] <= start]
-        log.write_text("".join(line + "\n" for line in kept))
-        earlier = max((json.loads(line).get("seconds", 0.0) for line in kept), default=0.0)
+        kept = [(line, r) for line in log.read_text().splitlines() if (r := json.loads(line))["step"] <= start]
+        log.write_text("".join(line + "\n" for line, _ in kept))
+        earlier = max((r.get("seconds", 0.0) for _, r in kept), default=0.0)
     t0 = time.time() - earlier
     monitor = HealthMonitor()
     for step in bar:

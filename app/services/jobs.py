@@ -149,16 +149,13 @@ def read_log(name: str) -> list[dict]:
 
 
 def seconds_left(log: list[dict], steps: int) -> float | None:
-    """Training time left at the pace of the steps logged since the clock last started (the log's clock runs on
-    across a resume; logs of earlier versions restarted it): evaluations so far are in the pace, the extraction
-    after training is not."""
+    """Training time left at the run's pace so far (the log's clock runs on across a resume): evaluations so far
+    are in the pace, the extraction after training is not."""
     timed = [r for r in log if type(r.get("step")) is int and type(r.get("seconds")) in (int, float)
              and math.isfinite(r["seconds"])]
     if not timed or timed[-1]["step"] >= steps:
         return None
-    start = max((i for i in range(1, len(timed)) if timed[i]["seconds"] < timed[i - 1]["seconds"]), default=0)
-    first, last = timed[start], timed[-1]
-    return last["seconds"] / (last["step"] - first["step"] + 1) * (steps - last["step"])
+    return timed[-1]["seconds"] / timed[-1]["step"] * (steps - timed[-1]["step"])
 
 
 def duration(seconds: float) -> str:

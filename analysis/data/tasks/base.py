@@ -89,6 +89,11 @@ class Task:
             raise DataError(f"task {self.name}: no {split} examples")
         return examples
 
+    @property
+    def reads_data_dir(self) -> bool:
+        """Whether `records` reads --data-dir: generated built-in tasks (and custom files) do not."""
+        return self.synthetic is None
+
     def records(self, split: str, data_dir: str | None = None) -> Iterator[Record]:
         if self.synthetic is not None:
             if data_dir is not None and not Path(data_dir).is_dir():

@@ -54,6 +54,8 @@ class CustomTask(Task):
         if self.output_type == "label":
             self.targets, self.labels = tuple(targets), tuple(sorted({ex.label for ex in train}))
 
+    reads_data_dir = False  # its files are part of its spec
+
     def records(self, split: str, data_dir: str | None = None):
         """`data_dir` is ignored: a custom task's files are part of its spec."""
         columns = (*self.input_cols, *(c for c in (self.target_col, self.label_col) if c))

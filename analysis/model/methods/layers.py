@@ -53,7 +53,7 @@ class Adapter(nn.Module):
 
 
 class LoRA(nn.Module):
-    """delta(x) = scale * B A x with B = 0 at the start."""
+    """out + scale * B A x for the frozen projection's output `out`, with B = 0 at the start."""
 
     def __init__(self, d_in: int, d_out: int, rank: int, alpha: float):
         super().__init__()
@@ -61,10 +61,7 @@ class LoRA(nn.Module):
         nn.init.kaiming_uniform_(self.A.weight, a=math.sqrt(5))
         nn.init.zeros_(self.B.weight)
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.A(x) @ rank_major(self.B.weight * self.scale)
-
-    def added_to(self, out: Tensor, x: Tensor) -> Tensor:
+    def forward(self, out: Tensor, x: Tensor) -> Tensor:
         return add_lora(out, self.A(x), self.B.weight * self.scale)
 
 

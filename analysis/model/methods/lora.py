@@ -33,4 +33,4 @@ class LoraMethod(Method):
         return lora_sites(self.n_layers)
 
     def transform(self, site, x, out):
-        return self.lora[site.name.replace(".", "_")].added_to(out, x)
+        return self.lora[site.name.replace(".", "_")](out, x)
