@@ -38,6 +38,24 @@ def friendly_errors():
         st.error(f"Something went wrong ({type(e).__name__}: {e}). The server log has the details.")
 
 
+def task_input(ckpt: Ckpt, task: str, source: str, key: str, raw: bool = False) -> tuple[str, list[str]]:
+    """Text areas for a task's input fields, its prefix kept as the task writes it (the whole input when `raw`, or
+    when the task has no named fields): (the input, the fields left empty)."""
+    spec = state.task(ckpt, task)
+    prefix, fields = spec.split_source(source) if spec else (source, [])
+    if raw or not fields:
+        text = st.text_area("Input", source, key=f"{key}_raw")
+        values = spec.split_source(text)[1] if spec else []
+    else:
+        values = [(name, st.text_area(name, value, key=f"{key}_{name}", height=80)) for name, value in fields]
+        text = spec.join_source(prefix, values)
+    return text, [name for name, value in values if not value.strip()]
+
+
+def empty_fields_message(empty: list[str]) -> str:
+    return f"Fill in {' and '.join(f'`{n}`' for n in empty)}: an empty field gives the model nothing to read."
+
+
 def has_extraction(ckpt: Ckpt) -> bool:
     """True, or a message with the command that creates the extraction."""
     if not ckpt.has_extraction:
@@ -204,5 +222,6 @@ def quality_tables(report: dict, compact: bool = False) -> None:
     if report.get("trustworthiness") is not None:
         st.caption(f"Trustworthiness@{report['k']} of the 2-D map (map quality): {report['trustworthiness']:.3f}")
     st.markdown(f"**k-means clusters (original space, k = {len(report['clusters'])})**")
+    st.caption(quality.CLUSTERS_EXPLAIN)
     clusters = quality.clusters_table(report)
     st.dataframe(clusters, hide_index=True, width="stretch", column_config=three_decimals(clusters))

@@ -1,6 +1,8 @@
 """The explorer's pages under AppTest, on a tiny trained checkpoint (the app_env fixture in conftest.py)."""
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
@@ -88,6 +90,19 @@ def test_predict_shows_a_prediction_on_the_map(app):
     assert any(m.value.startswith("**Prediction**") for m in at.markdown)
     assert len(charts(at)) == 1
     assert len(at.session_state["history"]) == 1
+
+
+def test_predict_refuses_an_empty_field_and_says_what_the_model_did_not_read(app):
+    at = app("predict")
+    at.selectbox(key="predict_task").select("qa").run()
+    at.text_area[0].input("  ")
+    next(b for b in at.button if b.label == "Predict").click().run()
+    assert_clean(at)
+    assert "Fill in `question`" in at.warning[0].value and "history" not in at.session_state
+    at.text_area[0].input("who won? " * 200)
+    next(b for b in at.button if b.label == "Predict").click().run()
+    assert_clean(at)
+    assert "cut to its first 128 tokens" in at.warning[0].value
 
 
 def test_compare_pins_and_swaps(app):
@@ -178,6 +193,22 @@ def test_map_of_generated_parameters(app):
     assert any(c.value.startswith("params.decoder.1 · PCA") for c in at.caption)
 
 
+def test_compare_frames_a_typed_input_by_its_task_and_says_when_a_and_b_share_one_vector(app):
+    at = app("compare")
+    at.radio(key="cmp_mode_B").set_value("typed input").run()
+    at.selectbox(key="cmp_task_B").select("topic").run()
+    assert [t.label for t in at.text_area] == ["text"]  # the field, under the task's own prefix
+    at.text_area[0].input(" ").run()
+    assert_clean(at)
+    assert "Fill in `text`" in at.warning[0].value
+    at.radio(key="cmp_mode_B").set_value("validation row").run()
+    at.number_input(key="cmp_row_B").set_value(0).run()  # A's row too
+    assert_clean(at)
+    assert sum("share one conditioning vector" in i.value for i in at.info) == 1
+    assert "a swap cannot change either output" in at.info[-1].value
+    assert not any(b.label == "Swap their adapters" for b in at.button)
+
+
 def test_compare_two_typed_inputs_each_wait_on_their_own_model_call(app):
     """Each typed input waits on its own call, with its own Cancel button (one shared key would crash the page)."""
     at = app("compare")
@@ -205,3 +236,16 @@ def test_predict_edits_a_task_input_field_by_field_and_shows_the_target_only_whe
     shown = next(m.value for m in at.markdown if m.value.startswith("**Prediction**"))
     task, text, row = at.session_state["history"][-1]
     assert text.endswith("it rained.") and "target" not in shown  # edited: no longer the row's gold target
+
+
+def test_the_confidence_line_reads_a_tie_among_the_neighbours_as_a_split_not_a_majority():
+    from types import SimpleNamespace
+
+    from app.services.instances import confidence_line
+    result = SimpleNamespace(nll=0.5, task="sentiment", prediction="positive")
+    near = lambda targets: pd.DataFrame({"task": "sentiment", "output_type": "label", "target": targets})  # noqa: E731
+    distances = np.full(10, 0.1)
+    assert "split between `positive` and `negative`" in confidence_line(result, near(["positive", "negative"] * 5), distances)
+    line = confidence_line(result, near(["negative"] * 6 + ["positive"] * 4), distances)
+    assert line.startswith("Confidence: mean token NLL 0.500") and "`negative` (60%), which **disagrees**" in line
+    assert "nearest" not in confidence_line(result, near(["negative"] * 10), np.zeros(10))  # one vector for the task

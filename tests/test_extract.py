@@ -228,3 +228,7 @@ def test_a_live_prediction_carries_its_confidence_from_the_same_decoding():
     preds, nlls = predict(model, examples, max_new_tokens=4, with_nll=True)
     assert [r.prediction for r in results] == preds
     np.testing.assert_allclose([r.nll for r in results], nlls, rtol=1e-4)
+    assert not any(r.truncated or r.unknown for r in results)
+    cut, odd = LiveModel(model, max_source_length=8).infer(["sentiment sentence: " + "fine " * 20, "sentiment ☃ ☃"],
+                                                           ["sentiment"] * 2)
+    assert (cut.tokens, cut.truncated, odd.truncated, odd.unknown) == (8, True, False, 2)

@@ -251,9 +251,12 @@ def test_custom_text_task_from_folder(tmp_path):
 
 
 def test_custom_task_inference_and_cli_errors(tmp_path):
-    path = write(tmp_path / "few.jsonl", "".join(json.dumps({"t": f"x{i}", "y": i % 2}) + "\n" for i in range(10)))
+    path = write(tmp_path / "few.jsonl", "".join(json.dumps({"t": f"x{i}", "s": f"s{i}", "y": i % 2}) + "\n"
+                                                  for i in range(10)))
     assert CustomTask("few", str(path), "t", "y").output_type == "label"  # two repeated values
-    assert CustomTask("few", str(path), "t", "t").output_type == "text"  # all distinct
+    assert CustomTask("few", str(path), "t", "s").output_type == "text"  # all distinct
+    with pytest.raises(ValueError, match="'t' is both an input and the target"):
+        CustomTask("few", str(path), "s+t", "t")
     for bad in ("no-equals.csv:a,b", f"x={path}", f"x={path}:a", f"x={path}:a,b,c,d"):
         with pytest.raises(ValueError, match="expected name=path"):
             parse_custom_task(bad)

@@ -61,6 +61,10 @@ def test_upload_jsonl_reports_bad_line_and_empty_value():
     (csv_bytes(), "x.csv", ("text", "stars"), "no column 'stars'; the file has 'text', 'label'"),
     (csv_bytes(header="a:b,label"), "x.csv", ("a:b", "label"), "cannot contain"),
     (b"x" * (config.MAX_UPLOAD_MB * 2**20 + 1), "x.csv", ("text", "label"), "the limit is"),
+    (csv_bytes().replace(b"example 0,no", b"example 0,no,extra"), "x.csv", ("text", "label"),
+     "line 2: the header has 2 columns"),  # not read as an index column, shifting every row
+    (csv_bytes(), "x.csv", ("text", "text"), "'text' is both an input and the target"),
+    (b"text\n" + b"row\n" * 25, "x.csv", ("text", "label"), "1 column\\(s\\) \\('text'\\)"),
 ])
 def test_upload_errors_say_what_to_fix(data, filename, columns, message):
     with pytest.raises(uploads.UploadError, match=message):

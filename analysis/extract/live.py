@@ -31,6 +31,9 @@ class LiveResult:
     params: dict[str, np.ndarray]      # layer -> sketched vector, as in the extraction's params.<layer>
     norms: dict[str, float]
     nll: float = float("nan")          # mean token NLL of the prediction under the model: its confidence
+    tokens: int = 0                    # input tokens the model read
+    truncated: bool = False            # the input ran past max_source_length tokens: the rest was not read
+    unknown: int = 0                   # tokens read that are the tokenizer's unknown token (text it cannot spell)
 
 
 @dataclass
@@ -85,8 +88,18 @@ class LiveModel:
                                               with_nll=True)
             nll = state.extras["nll"].tolist()
         vectors, norms = layer_vectors(state, self.param_dims)
+        reading = zip(mask.sum(1).tolist(), self.truncated(sources), self.unknown(ids, mask))
         return [LiveResult(s, t, texts[i], emb[i], {k: v[i] for k, v in vectors.items()},
-                           {k: float(v[i]) for k, v in norms.items()}, nll[i]) for i, (s, t) in enumerate(zip(sources, tasks))]
+                           {k: float(v[i]) for k, v in norms.items()}, nll[i], *r)
+                for i, (s, t, r) in enumerate(zip(sources, tasks, reading))]
+
+    def truncated(self, sources: list[str]) -> list[bool]:
+        _, mask = self.model.tokenize(sources, self.max_source_length + 1)
+        return (mask.sum(1) > self.max_source_length).tolist()
+
+    def unknown(self, ids: torch.Tensor, mask: torch.Tensor) -> list[int]:
+        unk = self.model.tokenizer.unk_token_id
+        return ((ids == unk) & mask.bool()).sum(1).tolist() if unk is not None else [0] * len(ids)
 
     @torch.no_grad()
     def swap(self, a: tuple[str, str], b: tuple[str, str]) -> SwapResult:

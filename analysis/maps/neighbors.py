@@ -106,8 +106,11 @@ def _cosine(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def compare_vectors(a: np.ndarray, b: np.ndarray) -> dict:
+    """Cosine, L2, and whether they are the same vector up to float16 storage (a per-task method gives every input
+    of a task one vector)."""
     a, b = np.ravel(a).astype(np.float64), np.ravel(b).astype(np.float64)
-    return {"cosine": _cosine(a, b), "l2": float(np.linalg.norm(a - b))}
+    l2 = float(np.linalg.norm(a - b))
+    return {"cosine": _cosine(a, b), "l2": l2, "same": l2 <= 2e-3 * max(np.linalg.norm(a), np.linalg.norm(b), 1e-12)}
 
 
 def compare_params(params_a: dict[str, np.ndarray], params_b: dict[str, np.ndarray]) -> list[dict]:

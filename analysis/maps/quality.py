@@ -237,7 +237,12 @@ EXPLAIN = ("kNN accuracy: how often the k nearest neighbours' majority has the p
            "type. Silhouette: how far apart those groups sit, from -1 to 1 (cosine). ARI and NMI: agreement between "
            "a k-means clustering of the same vectors (k = the number of groups in that facet) and the facet's groups; "
            "0 is chance, 1 identical. Labels are scored within each task, and shuffled within each task for the "
-           "baseline; regression scores count as labels once binned to integers.")
+           "baseline; regression scores count as labels once binned to integers. The label row pools every task's "
+           "labelled instances (neighbours may come from other tasks); the within-task table takes neighbours within "
+           "each task and averages the tasks. Each draws its own shuffle, so equal scores can have baselines a "
+           "hundredth or so apart.")
+CLUSTERS_EXPLAIN = ("Each cluster's most common task and label, and their share of it (purity); tied ones are joined "
+                    "by '='.")
 
 
 def score_pair(value: float | None, base: float | None) -> str:
@@ -298,6 +303,6 @@ def format_report(report: dict) -> str:
     if report["trustworthiness"] is not None:
         parts += ["", f"trustworthiness@{report['k']} of the 2-D map: {report['trustworthiness']:.3f}"]
     if report["clusters"]:
-        parts += ["", "k-means clusters (original space)",
+        parts += ["", "k-means clusters (original space)", CLUSTERS_EXPLAIN,
                   clusters_table(report).to_string(index=False, na_rep="-", float_format=three)]
     return "\n".join(parts)

@@ -25,8 +25,10 @@ def pick(slot: str, ckpt, ext, default_row: int) -> Instance:
         st.markdown(f"**Output:** `{inst.output}` · target `{meta['target'].iloc[inst.row]}`")
     else:
         task = st.selectbox("Task", sorted(meta["task"].unique()), key=f"cmp_task_{slot}")
-        example = meta.loc[meta["task"] == task, "source"].iloc[0]
-        text = st.text_area("Input", example, key=f"cmp_text_{slot}_{task}")
+        text, empty = views.task_input(ckpt, task, meta.loc[meta["task"] == task, "source"].iloc[0], f"cmp_{slot}_{task}")
+        if empty:
+            st.warning(views.empty_fields_message(empty))
+            st.stop()
         inst = from_live(state.infer(ckpt, task, text))
         st.markdown(f"**Output:** `{inst.output}`")
     return inst
@@ -39,14 +41,26 @@ def neighbours(ckpt, ext, a: Instance, b: Instance) -> set[int]:
         col.markdown(f"**{K} nearest to {slot}** (cosine distance, original space)")
         col.dataframe(neighbor_table(ext.meta, *near[slot.lower()]), hide_index=True, width="stretch", height=240)
     shared = near["shared"]
-    st.caption(f"Shared neighbours: {len(shared)} of {K}" + (f" (rows {sorted(shared)})" if shared else ""))
+    if max(near["a"][1].max(initial=0), near["b"][1].max(initial=0)) < 1e-6:
+        st.caption("Every neighbour is at distance 0: these inputs share their vector with many rows (a per-task "
+                   "method gives a whole task one), so which rows are listed, and how many are shared, is arbitrary.")
+    else:
+        st.caption(f"Shared neighbours: {len(shared)} of {K}" + (f" (rows {sorted(shared)})" if shared else ""))
     return set(near["a"][0].tolist()) | set(near["b"][0].tolist())
 
 
-def adaptation_swap(ckpt, a: Instance, b: Instance) -> None:
+def adaptation_swap(ckpt, a: Instance, b: Instance, same: bool) -> None:
     st.subheader("Adaptation swap")
     st.caption("Decode each input with the other's generated decoder adapters: if the output follows the adapters, "
                "they carry what the conditioning vector encodes.")
+    if ckpt.adapts_per == "model":
+        st.info("This method generates no adapters, per input or per task, so there is nothing to swap: pick a "
+                "checkpoint of a hypernetwork method.")
+        return
+    if same:
+        st.info("A and B have the same conditioning vector, so the same generated adapters: a swap cannot change "
+                "either output." + (" Pin B from another task to swap two tasks' adaptations." if a.task == b.task else ""))
+        return
     pair = ((a.source, a.task), (b.source, b.task))
     if st.button("Swap their adapters", type="primary"):
         st.session_state[keys.SWAP_FOR] = pair
@@ -73,6 +87,10 @@ with views.friendly_errors():
     c = st.columns(3)
     c[0].metric("embedding cosine", f"{v['cosine']:.3f}")
     c[1].metric("embedding L2", f"{v['l2']:.3f}")
+    if v["same"]:
+        per_task = ckpt.adapts_per == "task" and a.task == b.task
+        st.info("A and B share one conditioning vector" + (f": {ext.info['method']} adapts once per task, and both are "
+                                                           f"{a.task} inputs" if per_task else "") + ".")
     if a.params:
         layers = compare_params(a.params, b.params)
         c[2].metric("mean layer cosine", f"{sum(r['cosine'] for r in layers) / len(layers):.3f}")
@@ -89,4 +107,4 @@ with views.friendly_errors():
     st.caption(views.map_caption(view))
     views.draw_map(view, "compare_map", highlight=ext.meta["row"].isin(near).to_numpy(),
                    highlight_name="neighbours of A or B", overlays=pins, height=480)
-    adaptation_swap(ckpt, a, b)
+    adaptation_swap(ckpt, a, b, v["same"])

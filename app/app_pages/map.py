@@ -52,6 +52,9 @@ def filters(meta, cats) -> tuple[np.ndarray, frozenset]:
         hidden = c3.multiselect("Hide categories", sorted(cats.unique()))
         mask = selection.filter_mask(meta, chosen, query, regex)
         narrowed = bool(query) or any(chosen.values())
+        if narrowed and not mask.any():
+            st.warning("No input matches these filters" + (f" and the search {query!r}" if query else "")
+                       + ": every point is greyed out.")
         if narrowed and 0 < mask.sum() < len(mask) and st.button(f"Select all {mask.sum():,} matches"):
             st.session_state[keys.SELECTION] = meta["row"][mask].tolist()
     return mask, frozenset(hidden)

@@ -26,11 +26,14 @@ with views.friendly_errors():
         st.info("No checkpoints yet: train one on the Train page.")
         st.stop()
     table = state.ranking(tuple(state.checkpoint(n) for n in names))
-    st.markdown("**Every checkpoint, best average first**")
-    st.caption("Task columns: the validation score (the mean of the task's metrics). Task and label kNN: how often "
+    st.markdown("**Every checkpoint: those scored on the most tasks first, then the best average**")
+    st.caption("The average is over the checkpoint's own tasks (their number in `tasks`), so compare averages only "
+               "between rows with the same tasks. "
+               "Task columns: the validation score (the mean of the task's metrics). Task and label kNN: how often "
                "an instance's 10 nearest neighbours in the conditioning embedding share its task, or its label within "
                "its task, with the same score on shuffled labels in parentheses. Trainable parameters include the warm "
-               "start's new cross-attention; minutes of training as logged (runs that shared the CPU took longer).")
+               "start's new cross-attention; minutes of training as logged (runs that shared the CPU took longer). "
+               "None: not measured for that checkpoint.")
     st.dataframe(table, hide_index=True, width="stretch")
     picker, clear = st.columns([1, 5], vertical_alignment="bottom")
     views.color_picker(picker)

@@ -5,7 +5,7 @@ import streamlit as st
 
 from app import keys, state, views
 from app.services import figures
-from app.services.instances import from_live, neighbor_table
+from app.services.instances import confidence_line, from_live, neighbor_table, reading_notes
 
 HISTORY = 5
 
@@ -18,15 +18,12 @@ def input_form(ckpt, ext) -> tuple[str, str, int] | None:
     row = c2.selectbox("Start from a validation example", meta.loc[meta["task"] == task, "row"].tolist(),
                        format_func=lambda r: meta["source"].iloc[r][:120], key=f"predict_example_{task}")
     raw = c3.toggle("Raw text", help="Edit the whole input instead of its fields")
-    source, spec = meta["source"].iloc[row], state.task(ckpt, task)
-    prefix, fields = spec.split_source(source) if spec else (source, [])
     with st.form("predict"):
-        if raw or not fields:
-            text = st.text_area("Input", source, key=f"raw_{row}")
-        else:
-            text = spec.join_source(prefix, [(name, st.text_area(name, value, key=f"field_{row}_{name}", height=80))
-                                             for name, value in fields])
+        text, empty = views.task_input(ckpt, task, meta["source"].iloc[row], f"predict_{row}", raw)
         if st.form_submit_button("Predict", type="primary"):
+            if empty:  # the task prefix alone is no input
+                st.warning(views.empty_fields_message(empty))
+                return None
             return task, text.strip(), row
     return None
 
@@ -36,6 +33,8 @@ def show_result(view, result, history, row: int) -> None:
     unedited = row < len(meta) and meta["source"].iloc[row] == result.source
     gold = f" · target `{meta['target'].iloc[row]}`" if unedited else ""  # only for an unedited validation example
     st.markdown(f"**Prediction** ({result.task}): `{result.prediction}`{gold}")
+    if notes := reading_notes(result):
+        st.warning(" ".join(notes))
     ids, dist = state.neighbor_index(view.ckpt).query(result.embedding, 10)
     st.caption(confidence_line(result, meta.iloc[ids], dist))
     placed = np.array([view.place(from_live(state.infer(view.ckpt, *h)).vector(view.vector)) for h in history])
@@ -48,23 +47,10 @@ def show_result(view, result, history, row: int) -> None:
                                                if not view.exact else ""))
     views.draw_map(view, "predict_map", overlays=overlays, height=520)
     st.markdown("**Nearest validation instances** (cosine distance, original embedding space)")
+    if dist.max(initial=0) < 1e-6:
+        st.caption("All at distance 0: this vector is shared by many rows (a per-task method gives a whole task one), "
+                   "so these are not nearer than the others.")
     st.dataframe(neighbor_table(view.ext.meta, ids, dist), hide_index=True, width="stretch")
-
-
-def confidence_line(result, neighbors, distances) -> str:
-    """The model's confidence (mean token NLL of its own output) and, for a label task, the nearest instances'
-    majority label. (An embedding shared by a whole task, as per-task methods have, has no informative neighbours.)"""
-    line = (f"Confidence: mean token NLL {result.nll:.3f} (a per-token probability of {np.exp(-result.nll):.0%})"
-            if np.isfinite(result.nll) else "")
-    same = neighbors[(neighbors["task"] == result.task) & (neighbors["output_type"] == "label")]
-    if same.empty or np.allclose(distances, 0, atol=1e-6):
-        return line
-    top = same["target"].value_counts()
-    majority, share = top.index[0], top.iloc[0] / len(same)
-    agree = majority.strip().lower() == result.prediction.strip().lower()
-    verdict = "agrees with the prediction" if agree else "**disagrees** with the prediction"
-    return (f"{line} · " if line else "") + (f"the {len(same)} nearest validation instances of this task mostly "
-                                             f"have target `{majority}` ({share:.0%}), which {verdict}")
 
 
 with views.friendly_errors():

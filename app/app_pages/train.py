@@ -88,7 +88,7 @@ def progress(name: str) -> str:
                   for r in log if "health" in r]
         if health:
             frame = pd.DataFrame(health).melt("step", var_name="measure")
-            chart.plotly_chart(px.line(frame, x="step", y="value", color="measure", height=260,
+            chart.plotly_chart(px.line(frame, x="step", y="value", color="measure", height=260, markers=True,
                                        title="Health: encoder spread across tokens, generated-parameter norms"),
                                key="train_health")
         evals = [{"step": r["step"], "held-out average": r["eval"]["average"]} for r in log if "eval" in r]

@@ -29,6 +29,10 @@ class Ckpt:
         return cls(name, str(path), "-".join(mtimes))
 
     @property
+    def adapts_per(self) -> str:
+        return adapts_per(json_object(self.dir / CONFIG)[0])
+
+    @property
     def has_extraction(self) -> bool:
         return extraction_file(self.dir).exists()
 
@@ -70,20 +74,20 @@ def json_object(path: Path) -> tuple[dict, str | None]:
 
 def _ranking_row(name: str, path: Path, metrics: dict, report: dict, config: dict, params: dict) -> dict:
     base = report.get("baseline", {})
-    knn = lambda v, b: f"{v:.2f} ({b:.2f})" if v is not None and b is not None else ""  # noqa: E731
-    average = metrics.get("average")
+    knn = lambda v, b: f"{v:.2f} ({b:.2f})" if v is not None and b is not None else None  # noqa: E731
+    average, scores = metrics.get("average"), metrics.get("tasks", {})
     row = {"checkpoint": name, "method": config.get("method", "?"), "adapts per": adapts_per(config),
-           "average": None if average is None else float(average)}
-    row.update({t: round(sum(m.values()) / len(m), 1) for t, m in sorted(metrics.get("tasks", {}).items()) if m})
+           "tasks": len(scores) or None, "average": None if average is None else float(average)}
+    row.update({t: round(sum(m.values()) / len(m), 1) for t, m in sorted(scores.items()) if m})
     row["task kNN"] = knn(report.get("knn_accuracy", {}).get("task"), base.get("knn_accuracy", {}).get("task"))
     row["label kNN"] = knn(report.get("within_task_label_knn_mean"), base.get("within_task_label_knn_mean"))
-    row["trainable"] = f"{params['trainable'] / 1e6:.2f}M" if "trainable" in params else ""
+    row["trainable"] = f"{params['trainable'] / 1e6:.2f}M" if "trainable" in params else None
     row["minutes"] = round(seconds / 60, 1) if (seconds := training_seconds(path)) is not None else None
     return row
 
 
 def ranking(paths: dict[str, Path]) -> pd.DataFrame:
-    """One row per checkpoint, best average first: each task's score (the mean of its metrics, as the average
+    """One row per checkpoint, the most tasks first, then the best average (over its own tasks): each task's score (the mean of its metrics, as the average
     takes it), how well the conditioning embedding clusters by task and by label within a task ("task kNN", "label
     kNN": kNN accuracy, its shuffled-label baseline in parentheses), trainable parameters and training minutes."""
     rows = []
@@ -99,7 +103,15 @@ def ranking(paths: dict[str, Path]) -> pd.DataFrame:
         if problems:
             rows[-1]["note"] = "; ".join(problems)
     table = pd.DataFrame(rows)
-    return table.sort_values("average", ascending=False, na_position="last") if len(table) else table
+    if not len(table):
+        return table
+    tasks = sorted(set(table.columns) - set(LEADING) - set(TRAILING))  # a later run's own task joins the others
+    table = table.reindex(columns=[c for c in (*LEADING, *tasks, *TRAILING) if c in table.columns or c in LEADING])
+    return table.sort_values(["tasks", "average"], ascending=False, na_position="last")
+
+
+LEADING = ("checkpoint", "method", "adapts per", "tasks", "average")
+TRAILING = ("task kNN", "label kNN", "trainable", "minutes", "note")
 
 
 NOT_METHODS = {"__init__", "base", "layers", "registry"}  # analysis/model/methods modules that define no method

@@ -16,6 +16,7 @@ HOVER_CHARS = 120
 # fresh WebGL context costs 0.5-0.9 s in software-GL Chromium against 0.15-0.25 s for SVG at 2k points; SVG slows
 # down past a few thousand points, so bigger maps are drawn with WebGL (Scattergl).
 WEBGL_FROM = 5_000
+LEGEND_BELOW_UP_TO = 12  # legend entries
 HOVER = ("<b>%{customdata[1]}</b> · %{customdata[2]}<br>%{customdata[3]}<br>target: %{customdata[4]}"
          "<br>prediction: %{customdata[5]}<extra>row %{customdata[0]}</extra>")
 
@@ -74,15 +75,18 @@ def map_figure(meta: pd.DataFrame, coords: np.ndarray, cats: pd.Series, *, activ
                                 hoverinfo="skip", marker=dict(color=MUTED, size=size - 1, opacity=0.5)))
     if highlight is not None and highlight.any():
         traces.append(points(coords[highlight], webgl, name=f"{highlight_name} ({highlight.sum()})", hoverinfo="skip",
-                             marker=dict(color="rgba(0,0,0,0)", size=size + 6, line=dict(color="black", width=2))))
+                             marker=dict(color="rgba(0,0,0,0)", size=size + 6,  # thin rings keep a dense selection's colours
+                                         line=dict(color="black", width=2 if highlight.sum() <= 50 else 1))))
     fig = go.Figure([*traces, *overlays])
-    fig.update_layout(height=height, margin=dict(l=0, r=0, t=10, b=0), dragmode="lasso", uirevision="map",
-                      legend=dict(itemsizing="constant", orientation="h", yanchor="top", y=-0.02))
+    many = len(traces) > LEGEND_BELOW_UP_TO  # a long legend scrolls at the side, not eat the plot's height below it
+    fig.update_layout(height=height, margin=dict(l=0, r=0, t=30 if axis_titles else 10, b=0), dragmode="lasso",
+                      uirevision="map", legend=dict(itemsizing="constant", orientation="v" if many else "h",
+                                                    yanchor="top", y=1 if many else -0.02))
     titles = axis_titles or [None] * 3
-    fig.update_xaxes(showticklabels=False, title=titles[0])
+    fig.update_xaxes(showticklabels=False, title=titles[0], side="top")  # the legend sits below the plot
     fig.update_yaxes(showticklabels=False, title=titles[1])
-    if coords.shape[1] == 3 and axis_titles:
-        fig.update_scenes(xaxis_title=titles[0], yaxis_title=titles[1], zaxis_title=titles[2])
+    if coords.shape[1] == 3 and axis_titles:  # short, so a 3-D scene does not cut them off
+        fig.update_scenes(**{f"{a}axis_title": t.split(" of ")[0] + ")" for a, t in zip("xyz", titles)})
     return fig
 
 

@@ -58,3 +58,29 @@ def swap_table(s: "SwapResult") -> pd.DataFrame:
         {"decoding": "B with its own adapters", "output": s.b, "changed": ""},
         {"decoding": "B with A's adapters", "output": s.b_with_a, "changed": changed(s.b, s.b_with_a)},
     ])
+
+
+def reading_notes(result) -> list[str]:
+    """What the model did not read of the input: past its token limit, or text its tokenizer cannot spell."""
+    notes = [f"The input was cut to its first {result.tokens} tokens; the model read nothing after them."] if result.truncated else []
+    if result.unknown:
+        notes.append(f"{result.unknown} of the {result.tokens} tokens it read are unknown to this model's tokenizer "
+                     "([UNK]): it cannot read that text, so the prediction and its confidence say little about it.")
+    return notes
+
+
+def confidence_line(result, neighbors, distances) -> str:
+    """The model's confidence (mean token NLL of its own output) and, for a label task, the nearest instances'
+    majority label. (An embedding shared by a whole task, as per-task methods have, has no informative neighbours.)"""
+    parts = [f"Confidence: mean token NLL {result.nll:.3f} (a per-token probability of {np.exp(-result.nll):.0%})"
+             ] if np.isfinite(result.nll) else []
+    same = neighbors[(neighbors["task"] == result.task) & (neighbors["output_type"] == "label")]
+    if not same.empty and not np.allclose(distances, 0, atol=1e-6):
+        top, nearest = same["target"].value_counts(), f"the {len(same)} nearest validation instances of this task"
+        if (top == top.iloc[0]).sum() > 1:
+            parts.append(f"{nearest} are split between " + " and ".join(f"`{t}`" for t in top.index[top == top.iloc[0]]))
+        else:
+            agree = top.index[0].strip().lower() == result.prediction.strip().lower()
+            parts.append(f"{nearest} mostly have target `{top.index[0]}` ({top.iloc[0] / len(same):.0%}), which "
+                         + ("agrees with the prediction" if agree else "**disagrees** with the prediction"))
+    return " · ".join(parts)

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from analysis import ENVIRONMENT
 from analysis.files import write_json
+from analysis.layout import log_records
 from app import config
 
 NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -139,13 +140,7 @@ def status(name: str) -> Status:
 def read_log(name: str) -> list[dict]:
     """The training log so far; a half-written last line is skipped."""
     path = _paths(name)["log"]
-    records = []
-    for line in path.read_text().splitlines() if path.exists() else []:
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            pass
-    return records
+    return [r for _, r in log_records(path)] if path.exists() else []
 
 
 def seconds_left(log: list[dict], steps: int) -> float | None:

@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import hashlib
-import io
 import math
 import re
 from pathlib import Path
@@ -14,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from analysis.data.tasks import known_tasks
-from analysis.data.tasks.io import DataError, decode_text, jsonl_objects
+from analysis.data.tasks.io import DataError, csv_rows, decode_text, jsonl_objects
 from analysis.errors import HyperLensError
 from app import config
 
@@ -37,30 +36,22 @@ def _decode(data: bytes, filename: str) -> str:
         raise UploadError(str(e)) from None
 
 
-def _read_jsonl(text: str, filename: str) -> pd.DataFrame:
-    try:
-        numbered = list(jsonl_objects(text, filename))
-    except DataError as e:
-        raise UploadError(str(e)) from None
-    return pd.DataFrame([r for _, r in numbered], index=[n for n, _ in numbered])
-
-
 def read_table(data: bytes, filename: str) -> pd.DataFrame:
     """The file's rows, indexed by their line number in the file (for error messages)."""
     suffix = Path(filename).suffix.lower()
     if suffix not in (".csv", ".jsonl"):
         raise UploadError(f"{filename}: upload a .csv or .jsonl file, not {suffix or 'a file without extension'}")
     text = _decode(data, filename)
-    if suffix == ".jsonl":
-        table = _read_jsonl(text, filename)
-    else:
-        try:
-            table = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
-        except (pd.errors.ParserError, pd.errors.EmptyDataError) as e:
-            raise UploadError(f"{filename}: not a readable CSV file ({str(e).strip()})") from None
-        table.index = range(2, len(table) + 2)  # line 1 is the header
+    try:
+        numbered = list(jsonl_objects(text, filename) if suffix == ".jsonl" else csv_rows(text, filename))
+    except DataError as e:
+        raise UploadError(str(e)) from None
+    table = pd.DataFrame([r for _, r in numbered], index=[n for n, _ in numbered])
     if len(table) < MIN_ROWS:
         raise UploadError(f"{filename} has {len(table)} rows; a task needs at least {MIN_ROWS}")
+    if len(table.columns) < 2:
+        raise UploadError(f"{filename} has {len(table.columns)} column(s) ({', '.join(map(repr, table.columns)) or 'none'}); "
+                          "a task needs an input column and a target column")
     return table
 
 
@@ -99,6 +90,9 @@ def validate(data: bytes, filename: str, task: str, input_col: str, target_col: 
         raise UploadError(f"task name {task!r}: use lowercase letters, digits and '_', starting with a letter")
     if task in known_tasks():
         raise UploadError(f"task name {task!r} is a builtin task; pick another name")
+    if target_col and target_col in input_col.split("+"):
+        raise UploadError(f"{filename}: column {target_col!r} is both an input and the target, so the model would only "
+                          "learn to copy it; pick another target column")
     columns = [*input_col.split("+"), target_col, *([label_col] if label_col else [])]
     check_columns(read_table(data, filename), filename, columns)
 

@@ -6,6 +6,7 @@ join with "+" ("premise+hypothesis"); the optional last part maps target values 
 shuffle, so the split is the same on every run.
 """
 
+import math
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,9 @@ class CustomTask(Task):
     def __post_init__(self):
         if self.output_type not in (None, "label", "text"):
             raise ValueError(f"custom task {self.name}: output_type must be 'label' or 'text', got {self.output_type!r}")
+        if self.target_col in self.input_cols:
+            raise ValueError(f"custom task {self.name}: column {self.target_col!r} is both an input and the target, so "
+                             "the model would only learn to copy it; pick another target column")
         if self.label_names and self.output_type is None:
             self.output_type = "label"
         if self.output_type is None or (self.output_type == "label" and not self.targets):
@@ -80,7 +84,11 @@ class CustomTask(Task):
     @staticmethod
     def _value(raw: dict, column: str) -> str:
         value = raw[column]
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"column {column!r} holds {value}, not a value to learn")
+        if isinstance(value, float):  # 1.0 (a float column of whole numbers) is the label 1
+            value = str(int(value) if value.is_integer() else value)
+        elif isinstance(value, int) and not isinstance(value, bool):
             value = str(value)
         value = text_field({column: value}, column)
         if not value:

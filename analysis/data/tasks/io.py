@@ -61,26 +61,35 @@ def read_jsonl(path: Path) -> Iterator[Record]:
         yield f"{path}, line {number}", record
 
 
-def read_csv(path: Path, columns: tuple[str, ...] = ()) -> Iterator[Record]:
-    """Rows as dicts keyed by the header; `columns` must all be in the header."""
-    reader = csv.DictReader(io.StringIO(read_text(path), newline=""), delimiter="\t" if path.suffix == ".tsv" else ",")
+def csv_rows(text: str, source: str, delimiter: str = ",", columns: tuple[str, ...] = ()) -> Iterator[tuple[int, dict]]:
+    """(1-based line number, row keyed by the header) per row, or a DataError naming the line; `columns` must all
+    be in the header."""
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
     header = reader.fieldnames or []
+    if twice := sorted({c for c in header if header.count(c) > 1}):
+        raise DataError(f"{source}, line 1: column(s) {', '.join(map(repr, twice))} appear more than once in the header; "
+                        "rename them so each column has its own name")
     missing = [c for c in columns if c not in header]
     if missing:
-        raise DataError(f"{path}, line 1: missing column(s) {', '.join(map(repr, missing))}; the header has {', '.join(map(repr, header))}")
+        raise DataError(f"{source}, line 1: missing column(s) {', '.join(map(repr, missing))}; the header has {', '.join(map(repr, header))}")
     start = reader.line_num + 1
     while True:
-        where = f"{path}, line {start}"
         try:
             row = next(reader)
         except StopIteration:
             return
         except csv.Error as e:  # e.g. a cell over csv's field size limit
-            raise DataError(f"{where}: {e}; cells this long are not text to read (cut them, or drop the row)") from None
+            raise DataError(f"{source}, line {start}: {e}; cells this long are not text to read (cut them, or drop the row)") from None
         if None in row or any(v is None for v in row.values()):
-            raise DataError(f"{where}: the header has {len(header)} columns but this row has a different number")
-        yield where, row
+            raise DataError(f"{source}, line {start}: the header has {len(header)} columns but this row has a different number")
+        yield start, row
         start = reader.line_num + 1
+
+
+def read_csv(path: Path, columns: tuple[str, ...] = ()) -> Iterator[Record]:
+    """Rows as dicts keyed by the header; `columns` must all be in the header."""
+    for number, row in csv_rows(read_text(path), str(path), "\t" if path.suffix == ".tsv" else ",", columns):
+        yield f"{path}, line {number}", row
 
 
 def read_records(path: str | Path, columns: tuple[str, ...] = ()) -> Iterator[Record]:
