@@ -46,16 +46,22 @@ def projection_cache(checkpoint) -> Path:
 def training_seconds(checkpoint) -> float | None:
     """The training loop's wall time, from the last timed record of the checkpoint's training log."""
     log = Path(checkpoint) / TRAINING_LOG
-    if not log.is_file():
-        return None
-    for line in reversed(log.read_text().splitlines()):
-        try:  # a run still training may be writing its last line
+    timed = [r["seconds"] for _, r in log_records(log) if type(r.get("seconds")) in (int, float)] if log.is_file() else []
+    return float(timed[-1]) if timed else None
+
+
+def log_records(log: Path) -> list[tuple[str, dict]]:
+    """A training log's records, each with its line; a line that is not one (a run still writing its last line,
+    or damage) is skipped."""
+    records = []
+    for line in log.read_text(errors="replace").splitlines():
+        try:
             record = json.loads(line)
         except ValueError:
             continue
-        if isinstance(record, dict) and isinstance(record.get("seconds"), (int, float)):
-            return float(record["seconds"])
-    return None
+        if isinstance(record, dict) and type(record.get("step")) is int:
+            records.append((line, record))
+    return records
 
 
 def natural_key(name: str) -> list:

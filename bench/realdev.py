@@ -56,12 +56,11 @@ def realdev_batches(data_dir: str):
 def throughput(data_dir: str, steps: int, rounds: int) -> dict[str, float]:
     """Training examples per second of the adapter recipe, length-grouped against plain mixed batches (best of
     interleaved rounds; both draw the same task mix, so short runs compare like with like)."""
-    import torch
-
     from analysis.data.batching import collate
+    from analysis.train.loop import adamw
 
     cfg, model, _, samplers = realdev_batches(data_dir)
-    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+    opt = adamw([p for p in model.parameters() if p.requires_grad], lr=1e-4)
     best = {"grouped": 0.0, "mixed": 0.0}
     for r in range(rounds):
         for mode in best:

@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from analysis.model.backbone import load_backbone  # noqa: E402
 from analysis.model.hyperlens import HyperLensModel  # noqa: E402
 from analysis.train.allocator import keep_freed_memory  # noqa: E402
+from analysis.train.loop import adamw  # noqa: E402
 from analysis.train.recipes import METHOD_CONFIGS  # noqa: E402
 from bench.common import median_time, ratio_table  # noqa: E402
 
@@ -57,7 +58,7 @@ def make_step(method: str, batch: int, src: int, tgt: int, config: dict, precisi
               batches: str = "own"):
     torch.manual_seed(0)
     model = HyperLensModel.build(load_backbone("minilm"), method, TASKS, config).train()
-    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+    opt = adamw([p for p in model.parameters() if p.requires_grad], lr=1e-4)
     vocab = model.backbone.config.decoder.vocab_size
     ids = torch.randint(1000, vocab, (batch, src))
     mask = torch.ones_like(ids)

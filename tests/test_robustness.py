@@ -102,8 +102,8 @@ def test_duplicate_task_names_are_refused(tmp_path, tasks):
 def test_a_custom_task_cannot_shadow_a_known_one(tmp_path):
     path = tmp_path / "rev.csv"
     path.write_text("text,stars\n" + "".join(f"review {i},{i % 2}\n" for i in range(20)))
-    with pytest.raises(ValueError, match="sst2 given more than once"):
-        train(TrainConfig(**{**TINY, "tasks": ["sst2", f"sst2={path}:text,stars"]}, steps=2), tmp_path / "run", progress=False)
+    with pytest.raises(ValueError, match="custom task name 'sst2' is a known task's name"):
+        train(TrainConfig(**{**TINY, "tasks": [f"sst2={path}:text,stars"]}, steps=2), tmp_path / "run", progress=False)
     with pytest.raises(ValueError, match="rev given more than once"):
         train(TrainConfig(**{**TINY, "tasks": [f"rev={path}:text,stars", f"rev={path}:stars,text"]}, steps=2),
               tmp_path / "run", progress=False)
@@ -459,12 +459,12 @@ def test_evaluate_scored_otherwise_than_train_keeps_the_checkpoints_metrics(trai
     assert (trained / "metrics.json").read_text() == before
 
 
-def test_evaluate_and_extract_refuse_a_task_named_twice(trained, tmp_path, capsys):
+def test_evaluate_and_extract_refuse_a_custom_task_named_like_a_known_one(trained, tmp_path, capsys):
     data = tmp_path / "mine.csv"
     data.write_text("text,label\n" + "good,positive\n" * 20)
     for command in (["evaluate"], ["extract", "--overwrite"]):
         assert main([*command, str(trained), "--tasks", "sentiment", f"sentiment={data}:text,label"]) == 2
-        assert "given more than once" in capsys.readouterr().err
+        assert "is a known task's name" in capsys.readouterr().err
 
 
 def test_a_data_dir_is_never_silently_ignored_for_a_built_in_task(trained, tmp_path, capsys):
@@ -506,6 +506,20 @@ def test_a_damaged_checkpoint_keeps_its_row_in_the_ranking_and_says_why(trained,
     assert "unexpected content in metrics.json" in table.loc["bad", "note"]
     assert table.loc["cut", "note"] == "metrics.json is not valid JSON" and pd.isna(table.loc["good", "note"])
     assert training_seconds(good) == training_seconds(trained)  # a line still being written is skipped
+    assert list(table.columns[:4]) == ["method", "adapts per", "tasks", "average"]
+    assert table.index[0] == "good"  # scored on its tasks, ahead of rows with none readable
+
+
+def test_the_ranking_counts_each_checkpoints_tasks_and_keeps_task_columns_together(trained, tmp_path):
+    from app.services.catalog import ranking
+    one, two = copy_checkpoint(trained, tmp_path / "one"), copy_checkpoint(trained, tmp_path / "two")
+    (one / "metrics.json").write_text('{"average": 90, "tasks": {"mine": {"accuracy": 90}}}')
+    (two / "metrics.json").write_text('{"average": 60, "tasks": {"nli": {"accuracy": 50}, "topic": {"accuracy": 70}}}')
+    table = ranking({"one": one, "two": two})
+    assert table["checkpoint"].tolist() == ["two", "one"]  # more tasks first: 90 on one task is not better than 60 on two
+    assert table["tasks"].tolist() == [2, 1]
+    columns = table.columns.tolist()
+    assert columns[columns.index("average") + 1:columns.index("task kNN")] == ["mine", "nli", "topic"]
 
 
 def test_the_train_page_lists_a_built_in_tasks_folder_as_unread(tmp_path):
@@ -546,7 +560,7 @@ def test_evaluate_notes_a_trained_task_scored_on_other_data_with_its_learned_wei
     (tmp_path / "elsewhere").mkdir()
     cfg = {**TINY, "method": "hyperformer", "tasks": [f"mine={tmp_path / 'a.csv'}:text,label", "topic"],
            "method_config": {"reduction_factor": 8, "task_embedding_dim": 8, "projector_hidden": 8}}
-    run, out = tmp_path / "run", ["--output", str(tmp_path / "scores.json")]
+    run, out = tmp_path / "run", ["--output", str(tmp_path / "scores.json"), "--overwrite"]
     train(TrainConfig(**cfg, steps=2, eval_every=2), run, progress=False)
     monkeypatch.chdir(tmp_path)
     capsys.readouterr()
@@ -558,3 +572,143 @@ def test_evaluate_notes_a_trained_task_scored_on_other_data_with_its_learned_wei
             "for that name") in capsys.readouterr().out
     assert main(["evaluate", str(trained), "--data-dir", str(tmp_path / "elsewhere"), *out]) == 0
     assert "note:" not in capsys.readouterr().out  # the hyperdecoder conditions on the input, not the task
+
+
+# --- hand-edited or damaged files, and outputs in the way: one clear line each (a probe of 199 cases) ---
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda c: {**c, "training": {**c["training"], "max_source_length": "abc"}}, "training.max_source_length"),
+    (lambda c: {**c, "task_specs": "sentiment"}, "task_specs as a list"),
+    (lambda c: {**c, "target_lengths": {"sentiment": -5}}, "target_lengths as positive"),
+])
+def test_a_hand_edited_config_names_its_bad_field(trained, tmp_path, edit, message):
+    with pytest.raises(CheckpointError, match=message):
+        load_checkpoint(copy_checkpoint(trained, tmp_path / "c", edit=edit))
+
+
+def test_whole_number_weights_are_refused(trained, tmp_path):
+    import torch
+    path = copy_checkpoint(trained, tmp_path / "c", tensors=lambda w: {k: v.to(torch.int64) for k, v in w.items()})
+    with pytest.raises(CheckpointError, match="not floating point"):
+        load_checkpoint(path)
+
+
+@pytest.mark.parametrize("damage", ["no step", "torn optimizer"])
+def test_a_damaged_resume_state_says_so_and_how_to_start_afresh(tmp_path, damage):
+    import analysis.train.loop as T
+    out, cfg = tmp_path / "r", TrainConfig(**TINY, steps=4, eval_every=2)
+    real = T.save_state
+    try:
+        T.save_state = lambda *a: (real(*a), (_ for _ in ()).throw(KeyboardInterrupt()))
+        with pytest.raises(KeyboardInterrupt):
+            train(cfg, out, progress=False)
+    finally:
+        T.save_state = real
+    state = tmp_path / "r.state"
+    if damage == "no step":
+        (state / "trainer_state.json").write_text('{"best": {}}')
+    else:
+        (state / "optimizer.safetensors").write_bytes((state / "optimizer.safetensors").read_bytes()[:1000])
+    with pytest.raises(TrainingError, match="damaged resume state .* --overwrite"):
+        train(cfg, out, progress=False)
+
+
+def test_a_file_in_the_logs_place_is_kept_and_a_torn_log_line_skipped(tmp_path):
+    foreign = tmp_path / "r.log.jsonl"
+    foreign.write_text("my notes\n")
+    with pytest.raises(TrainingError, match="is not a training log"):
+        train(TrainConfig(**TINY, steps=2, eval_every=2), tmp_path / "r", progress=False)
+    assert foreign.read_text() == "my notes\n"
+    foreign.write_text('{"step": 1, "loss": 2.0, "seconds": 1}\n{"step": 2, "lo')  # an attempt killed mid-line
+    train(TrainConfig(**TINY, steps=2, eval_every=2), tmp_path / "r", progress=False)
+    assert [json.loads(line)["step"] for line in (tmp_path / "r" / "training_log.jsonl").read_text().splitlines()] == [1, 2]
+
+
+def test_an_empty_or_incomplete_extraction_is_named_not_a_traceback(trained, tmp_path, capsys):
+    import pyarrow.parquet as pq
+
+    from analysis.extract.writer import extract
+    ckpt = copy_checkpoint(trained, tmp_path / "c")
+    extract(load_checkpoint(ckpt), ckpt / "extraction", max_examples=4, progress=False)
+    parquet = ckpt / "extraction" / "validation.parquet"
+    whole = pq.read_table(parquet)
+    pq.write_table(whole.slice(0, 0), parquet)
+    for command in (["report", str(ckpt)], ["export", str(ckpt)]):
+        assert main(command) == 2 and "has no rows" in capsys.readouterr().err
+    pq.write_table(whole.drop(["task"]), parquet)
+    assert main(["report", str(ckpt)]) == 2 and "no column(s) task" in capsys.readouterr().err
+    parquet.with_suffix(".json").unlink()
+    assert main(["report", str(ckpt)]) == 2 and "validation.json is missing" in capsys.readouterr().err
+
+
+def test_outputs_in_the_way_are_refused_before_any_work(trained, tmp_path, capsys):
+    kept = tmp_path / "kept.json"
+    kept.write_text('{"precious": 1}')
+    (tmp_path / "afile").write_text("x")
+    for output, message in [(kept, "already exists; pass --overwrite"), (tmp_path, "is a folder"),
+                            (tmp_path / "afile" / "m.json", "afile is a file, not a folder")]:
+        assert main(["evaluate", str(trained), "--output", str(output)]) == 2
+        assert message in capsys.readouterr().err
+    assert kept.read_text() == '{"precious": 1}'
+    assert main(["train", "--backbone", "tiny-bert2bert", "--output", "."]) == 2
+    assert "names no new directory" in capsys.readouterr().err
+
+
+def test_the_last_resort_prints_one_line_and_memory_errors_say_what_to_lower(capsys, monkeypatch):
+    assert main(["params", "--method", "hyperdecoder", "--backbone", "tiny-bert2bert", "--config",
+                 '{"decoder_adapter_dim": 65536, "generator_hidden": 65536}']) == 2
+    assert "not enough memory" in capsys.readouterr().err
+    import analysis.model.params as P
+    monkeypatch.setattr(P, "run", lambda a: {}["missing"])  # a bug: what no check foresaw
+    assert main(["params"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: KeyError: 'missing'. This is unexpected") and "Traceback" not in err
+
+
+@pytest.mark.parametrize("config, message", [({"reduction_factor": 60000}, "leaves adapters no width"),
+                                             ({"temperature": 0}, "temperature .* must be above 0")])
+def test_options_that_would_build_a_broken_method_are_refused(config, message):
+    from analysis.model.backbone import load_backbone
+    from analysis.model.hyperlens import HyperLensModel
+    method = "pha" if "temperature" in config else "hyperformer"
+    with pytest.raises(ValueError, match=message):
+        HyperLensModel.build(load_backbone("tiny-bert2bert"), method, ["sentiment"], config)
+
+
+def test_custom_data_with_duplicate_headers_or_non_finite_labels_is_refused(tmp_path):
+    dup = tmp_path / "dup.csv"
+    dup.write_text("text,text,label\n" + "a,b,yes\n" * 4)
+    with pytest.raises(DataError, match="'text' appear more than once"):
+        get_task(f"mine={dup}:text,label").load("train")
+    nan = tmp_path / "nan.jsonl"
+    nan.write_text("".join(json.dumps({"text": f"t{i}", "y": [1.0, float("nan")][i % 2]}) + "\n" for i in range(6)))
+    with pytest.raises(ValueError, match="holds nan"):
+        get_task(f"mine={nan}:text,y").load("train")
+
+
+def test_card_refuses_without_metrics_and_prints_non_finite_scores_as_n_a(trained, tmp_path, capsys):
+    from analysis.maps.card import metric_table
+    ckpt = copy_checkpoint(trained, tmp_path / "c")
+    assert main(["card", str(ckpt)]) == 2 and "has no metrics.json" in capsys.readouterr().err
+    table = metric_table({"c": {"tasks": {"sentiment": {"accuracy": float("nan")}}, "average": float("nan")}})
+    assert "| sentiment | accuracy | n/a |" in table and "**n/a**" in table and "nan" not in table
+
+
+def test_evaluate_ignores_a_stored_data_dir_that_no_task_reads(tmp_path, capsys):
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    out = tmp_path / "r"
+    train(TrainConfig(**TINY, steps=2, eval_every=2, data_dir=str(gone)), out, progress=False)
+    gone.rmdir()
+    assert main(["evaluate", str(out), "--max-examples", "2", "--output", str(tmp_path / "m.json")]) == 0
+
+
+def test_training_warns_when_validation_labels_never_occur_in_training(tmp_path, capsys):
+    data = tmp_path / "mine"
+    data.mkdir()
+    (data / "train.csv").write_text("text,label\n" + "".join(f"t {i},{'yes' if i % 2 else 'no'}\n" for i in range(20)))
+    (data / "validation.csv").write_text("text,label\n" + "".join(f"v {i},{'maybe' if i < 3 else 'yes'}\n" for i in range(6)))
+    train(TrainConfig(**{**TINY, "tasks": [f"mine={data}:text,label"]}, steps=2, eval_every=2), tmp_path / "r",
+          progress=False)
+    assert ("warning: task mine: 3 of its 6 validation examples have a label that no training example has"
+            in capsys.readouterr().out)

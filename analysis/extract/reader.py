@@ -11,6 +11,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from analysis.errors import HyperLensError
 from analysis.files import read_json
 from analysis.layout import extraction_file
 
@@ -67,11 +68,33 @@ def load_extraction(checkpoint_or_file, split: str = "validation") -> Extraction
         split_option = "" if path.stem == "validation" else f" --split {path.stem}"
         raise FileNotFoundError(f"no extraction at {path}; run: python -m analysis extract {path.parent.parent}"
                                 f"{split_option}")
+    redo = f"run python -m analysis extract {path.parent.parent} --overwrite"
+    if not path.with_suffix(".json").is_file():
+        raise HyperLensError(f"the extraction at {path} is incomplete: {path.with_suffix('.json').name} is missing; {redo}")
     info = read_json(path.with_suffix(".json"))
-    table = pq.read_table(path, columns=META_COLUMNS + ["embedding"])
+    if not isinstance(info, dict) or not (isinstance(info.get("param_columns", []), list)
+                                          and all(isinstance(c, str) for c in info.get("param_columns", []))):
+        raise HyperLensError(f"{path.with_suffix('.json')} is not an extraction's description (param_columns should be "
+                             f"a list of names); {redo}")
+    info.setdefault("param_columns", [])
+    try:
+        table = pq.read_table(path, columns=META_COLUMNS + ["embedding"])
+    except (pa.ArrowException, OSError) as e:
+        missing = [c for c in META_COLUMNS + ["embedding"] if c not in _column_names(path)]
+        raise HyperLensError(f"{path} cannot be read as an extraction ("
+                             + (f"no column(s) {', '.join(missing)}" if missing else str(e).splitlines()[0]) + f"); {redo}") from None
+    if table.num_rows == 0:
+        raise HyperLensError(f"the extraction at {path} has no rows; {redo}")
     meta = table.drop(["embedding"]).to_pandas()
     meta["prediction"] = scored_form(meta)
     return Extraction(path, meta, _fixed_column(table, "embedding"), info)
+
+
+def _column_names(path: Path) -> list[str]:
+    try:
+        return pq.read_schema(path).names
+    except (pa.ArrowException, OSError):
+        return []
 
 
 def scored_form(meta: pd.DataFrame) -> pd.Series:

@@ -28,7 +28,7 @@ from analysis.data.tasks import get_tasks
 from analysis.errors import HyperLensError
 from analysis.files import atomic_path, write_json
 from analysis.layout import extraction_dir, extraction_file, report_file
-from analysis.train.evaluate import is_correct, trained_data_dir, trained_length
+from analysis.train.evaluate import data_dir_for, is_correct, trained_length
 
 from .reader import META_COLUMNS
 from .vectors import PARAM_DIMS, batch_vectors, layer_vectors
@@ -156,7 +156,8 @@ def run(a) -> None:
         raise HyperLensError(f"{existing} already exists; pass --overwrite to replace it (its saved report goes with "
                              "it), or extract into a copy of the checkpoint")
     model = load_checkpoint(a.checkpoint)
-    out = extract(model, extraction_dir(a.checkpoint), a.tasks, a.split, a.data_dir or trained_data_dir(model),
+    data_dir = data_dir_for(model, get_tasks(a.tasks or model.task_specs), a.data_dir)
+    out = extract(model, extraction_dir(a.checkpoint), a.tasks, a.split, data_dir,
                   a.max_examples, a.batch_size, predictions=not a.no_predictions, param_dims=a.param_dims,
                   max_source_length=trained_length(model), vector_dtype=a.vector_dtype)
     report = report_file(a.checkpoint)

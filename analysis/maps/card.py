@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 
 import pandas as pd
@@ -51,6 +52,11 @@ def health_section(ckpt: Path) -> str:
     return "\n".join([head, "|---" * (2 + len(stacks)) + "|", *rows, "", verdict])
 
 
+def score(value, digits: int = 1) -> str:
+    """A metric as the card prints it; a missing or non-finite one as n/a, never as a number."""
+    return f"{value:.{digits}f}" if isinstance(value, (int, float)) and math.isfinite(value) else "n/a"
+
+
 def metric_table(cards: dict[str, dict], baseline: dict[str, float] | None = None) -> str:
     tasks = sorted({t for m in cards.values() for t in m["tasks"]})
     head = "| task | metric | " + " | ".join(cards) + (" | TF-IDF + LR |" if baseline else " |")
@@ -58,11 +64,11 @@ def metric_table(cards: dict[str, dict], baseline: dict[str, float] | None = Non
     for task in tasks:
         metrics = sorted({k for m in cards.values() for k in m["tasks"].get(task, {})})
         for metric in metrics:
-            cells = [f"{m['tasks'].get(task, {}).get(metric, float('nan')):.1f}" for m in cards.values()]
+            cells = [score(m["tasks"].get(task, {}).get(metric)) for m in cards.values()]
             base = f" | {baseline[task]:.1f}" if baseline and task in baseline and metric == "accuracy" else (
                 " | " if baseline else "")
             rows.append(f"| {task} | {metric} | " + " | ".join(cells) + base + " |")
-    rows.append("| **average** | | " + " | ".join(f"**{m['average']:.2f}**" for m in cards.values())
+    rows.append("| **average** | | " + " | ".join(f"**{score(m['average'], 2)}**" for m in cards.values())
                 + (" | |" if baseline else " |"))
     return "\n".join(rows)
 
@@ -126,9 +132,10 @@ def embedding_notes(method: str, others: list[Path]) -> str:
 def build_card(ckpt: Path, others: list[Path], baseline: dict[str, float] | None, findings: str = "") -> str:
     cfg = _json(ckpt / CONFIG)
     names = [ckpt, *others]
-    metrics = {p.name: _json(p / METRICS) for p in names if (p / METRICS).exists()}
-    reports = {p.name: _json(report_file(p)) for p in names if report_file(p).exists()}
-    params = {p.name: _json(p / PARAMS) for p in names if (p / PARAMS).exists()}
+    label = {p: p.name if [q.name for q in names].count(p.name) == 1 else f"{p.parent.name}/{p.name}" for p in names}
+    metrics = {label[p]: _json(p / METRICS) for p in names if (p / METRICS).exists()}
+    reports = {label[p]: _json(report_file(p)) for p in names if report_file(p).exists()}
+    params = {label[p]: _json(p / PARAMS) for p in names if (p / PARAMS).exists()}
     tr = cfg["training"]
     seconds = training_seconds(ckpt)
     budget = "\n".join(f"| {n} | {r['trainable']:,} | " + ", ".join(f"{k}: {v:,}" for k, v in r["groups"].items()) + " |"
@@ -197,11 +204,16 @@ def run(a) -> None:
             raise ValueError(f"{path}/config.json has no training record; a card describes a trained checkpoint")
     if (ckpt / CARD).exists() and not a.overwrite:
         raise HyperLensError(f"{ckpt / CARD} already exists; pass --overwrite to replace it")
+    if not (ckpt / METRICS).exists():
+        raise HyperLensError(f"{ckpt} has no {METRICS}, and a card without scores would say nothing; run "
+                             f"python -m analysis evaluate {ckpt} first")
     baseline = None
     if a.baseline:
         cfg = _json(ckpt / CONFIG)
         from analysis.data.tasks import get_task, known_tasks
-        label_tasks = [t for t in cfg["tasks"] if t in known_tasks() and get_task(t).output_type == "label"]
+        custom = {s.get("name") for s in cfg.get("task_specs", []) if s.get("kind") == "custom" or "path" in s}
+        label_tasks = [t for t in cfg["tasks"] if t in known_tasks() and t not in custom
+                       and get_task(t).output_type == "label"]
         baseline = tfidf_baseline(label_tasks, data_dir=cfg["training"].get("data_dir"))  # custom tasks go without
         write_json(baseline, ckpt / "tfidf_baseline.json")
     findings = Path(a.findings).read_text() if a.findings else ""

@@ -130,6 +130,15 @@ def read_config(path) -> dict:
     tasks = config.get("tasks")
     if not isinstance(tasks, list) or not tasks or not all(isinstance(t, str) and t for t in tasks):
         problems.append("a non-empty list of task names")
+    specs, lengths = config.get("task_specs", []), config.get("target_lengths", {})
+    if not isinstance(specs, list) or not all(isinstance(s, dict) and isinstance(s.get("name"), str) for s in specs):
+        problems.append("task_specs as a list of task objects with a name")
+    whole = lambda v: type(v) is int and v > 0  # noqa: E731
+    if not isinstance(lengths, dict) or not all(whole(v) for v in lengths.values()):
+        problems.append("target_lengths as positive whole numbers")
+    training = config.get("training") if isinstance(config.get("training"), dict) else {}
+    problems += [f"training.{key} as a positive whole number" for key in ("max_source_length", "max_target_length")
+                 if key in training and not whole(training[key])]
     if problems:
         raise CheckpointError(f"{cfg_file} lacks {', '.join(dict.fromkeys(problems))}; the checkpoint is incomplete "
                               "or was edited by hand: re-save or retrain it")
@@ -187,7 +196,11 @@ def load_checkpoint(path, backbone: Backbone | None = None, device: str | torch.
     if bad:
         raise CheckpointError(f"{path}: shape mismatch for {bad[:5]} "
                               f"(e.g. {bad[0]}: file {tuple(tensors[bad[0]].shape)} vs model {tuple(expected[bad[0]].shape)})")
-    broken = [k for k, t in tensors.items() if t.is_floating_point() and not torch.isfinite(t).all()]
+    whole = [k for k, t in tensors.items() if not t.is_floating_point()]
+    if whole:
+        raise CheckpointError(f"{path} holds weights that are not floating point ({whole[:3]}: "
+                              f"{tensors[whole[0]].dtype}); the file was not written by HyperLens")
+    broken = [k for k, t in tensors.items() if not torch.isfinite(t).all()]
     if broken:
         raise CheckpointError(f"{path} holds weights that are NaN or infinite ({broken[:3]}{'...' if len(broken) > 3 else ''}): "
                               "the run that wrote it diverged; retrain it with a lower learning rate")

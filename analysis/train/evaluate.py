@@ -11,7 +11,8 @@ from tqdm.auto import tqdm
 from analysis.cli import number
 from analysis.data.batching import length_sorted_batches
 from analysis.data.tasks import TASKS, Example, Task, get_task, get_tasks, normalize_text
-from analysis.files import write_json
+from analysis.errors import HyperLensError
+from analysis.files import check_output_file, write_json
 from analysis.layout import METRICS
 
 
@@ -94,6 +95,17 @@ def trained_data_dir(model) -> str | None:
     return (model.config.get("training") or {}).get("data_dir")
 
 
+def data_dir_for(model, tasks: list[Task], given: str | None) -> str | None:
+    """--data-dir as given; else the folder the checkpoint was trained from, when a task here reads one."""
+    stored = trained_data_dir(model)
+    if given or stored is None or not any(t.reads_data_dir for t in tasks):
+        return given
+    if not Path(stored).is_dir():
+        raise HyperLensError(f"this checkpoint was trained on data from {stored}, which is no longer a folder; pass "
+                             "--data-dir with where that data is now")
+    return stored
+
+
 def _same_folder(a, b) -> bool:
     return a is None and b is None or a is not None and b is not None and Path(a).resolve() == Path(b).resolve()
 
@@ -129,9 +141,12 @@ def reused_task_weights(model, tasks: list[Task], data_dir) -> list[str]:
 
 def run(args) -> None:
     from analysis.model.checkpoint import load_checkpoint
+    if args.output:  # checked before the evaluation, not after it
+        check_output_file(args.output, args.overwrite)
     model = load_checkpoint(args.checkpoint)
     text = {"num_beams": args.num_beams, "min_new_tokens": args.min_new_tokens}
-    tasks, data_dir = get_tasks(args.tasks or model.task_specs), args.data_dir or trained_data_dir(model)
+    tasks = get_tasks(args.tasks or model.task_specs)
+    data_dir = data_dir_for(model, tasks, args.data_dir)
     result = evaluate(model, tasks, args.split, data_dir, args.max_examples,
                       progress=True, batch_size=args.batch_size,
                       max_source_length=args.max_source_length or trained_length(model),
@@ -154,6 +169,7 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="per-task metrics and their average, as a table and JSON")
     p.add_argument("checkpoint")
     p.add_argument("--output", help="JSON path (default: CKPT/metrics.json)")
+    p.add_argument("--overwrite", action="store_true", help="replace the file at --output")
     p.add_argument("--tasks", nargs="+", help="default: the checkpoint's tasks")
     p.add_argument("--split", default="validation")
     p.add_argument("--data-dir", help="default: the folder it was trained from")

@@ -39,7 +39,11 @@ def get_task(name_or_spec: str | dict | Task) -> Task:
             return CustomTask(**options)
         return get_task(options.pop("name")).with_options(**options)
     if "=" in name_or_spec:
-        return parse_custom_task(name_or_spec)
+        task = parse_custom_task(name_or_spec)
+        if task.name in TASKS:
+            raise ValueError(f"custom task name {task.name!r} is a known task's name; give your task another name "
+                             f"(in --tasks {name_or_spec})")
+        return task
     if name_or_spec not in TASKS:
         raise ValueError(f"unknown task {name_or_spec!r}; known tasks: {', '.join(known_tasks())} "
                          f"(or a custom task: {FORM})")

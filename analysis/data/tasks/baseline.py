@@ -8,6 +8,7 @@ tags   each word's most frequent tag in train (O when unseen)  seqeval F1
 
 from collections import Counter, defaultdict
 
+from analysis.cli import number
 from analysis.data import metrics
 
 from . import BUILTIN_SUITE, get_task
@@ -26,6 +27,8 @@ def tfidf(train: list[Example], validation: list[Example], seed: int = 0) -> lis
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
 
+    if len(labels := sorted({ex.target for ex in train})) < 2:
+        raise ValueError(f"its train split has one label only ({labels[0]!r}); a classifier needs two or more")
     model = make_pipeline(TfidfVectorizer(ngram_range=(1, 2)), LogisticRegression(max_iter=2000, random_state=seed))
     model.fit([ex.source for ex in train], [ex.target for ex in train])
     return list(model.predict([ex.source for ex in validation]))
@@ -81,7 +84,11 @@ def baseline(name: str, data_dir: str | None = None, seed: int = 0) -> tuple[str
     what, predict = BASELINES[task.output_type]
     train, validation = task.load("train", data_dir), task.load("validation", data_dir)
     metric = headline_metric(task)
-    return what, metric, task.score(predict(train, validation, seed), validation)[metric]
+    try:
+        predictions = predict(train, validation, seed)
+    except ValueError as e:
+        raise ValueError(f"task {name}: no {what} baseline: {e}") from None
+    return what, metric, task.score(predictions, validation)[metric]
 
 
 def tfidf_baseline(task_names: list[str], seed: int = 0, data_dir: str | None = None) -> dict[str, float]:
@@ -103,6 +110,6 @@ def run(args) -> None:
 def add_cli(subparsers) -> None:
     parser = subparsers.add_parser("baseline", help="each task's simple baseline, scored with its own metric")
     parser.add_argument("--tasks", nargs="+", default=builtin_label_tasks(), help="tasks (default: the builtin label tasks)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=number(int, 0, 2**32 - 1), default=0)
     parser.add_argument("--data-dir", default=None, help="local data directory for hub tasks")
     parser.set_defaults(run=run)

@@ -72,6 +72,13 @@ class Method(nn.Module):
         self._inputs: dict[Site, Tensor] = {}
         self._handles: list = []
 
+    def bottleneck(self, reduction_factor: int) -> int:
+        """The adapter width d_model / reduction_factor, which must leave at least one unit."""
+        if self.d // reduction_factor < 1:
+            raise ValueError(f"reduction_factor {reduction_factor} leaves adapters no width on d_model {self.d}; "
+                             f"use at most {self.d}")
+        return self.d // reduction_factor
+
     # -- to implement -------------------------------------------------------------------------
     def sites(self) -> list[Site]:
         return []
@@ -198,6 +205,8 @@ def build_config(cls: type, config: dict | str | None):
                                  "fit in memory")
         if isinstance(default, bool) and not isinstance(value, bool):
             raise ValueError(f"option {f.name} of {cls.__name__} should be true or false, got {value!r}")
+        if f.name == "temperature" and value <= 0:
+            raise ValueError(f"option temperature of {cls.__name__} must be above 0 (it divides similarities), got {value}")
         if f.name == "activation" and value not in ACTIVATIONS:
             raise ValueError(f"option activation of {cls.__name__} must be one of {sorted(ACTIVATIONS)}, got {value!r}")
     return built

@@ -67,7 +67,7 @@ class Hyperformer(Method):
             raise ValueError(f"serial_adapters must be one of {SERIAL_ADAPTERS} or 'auto', not {config.serial_adapters!r}")
         self.stacks = ("decoder",) if config.serial_adapters == "decoder" else STACKS
         self.train_layer_norms = config.train_layer_norms
-        e, a = config.task_embedding_dim, self.d // config.reduction_factor
+        e, a = config.task_embedding_dim, self.bottleneck(config.reduction_factor)
         self.task_embedding = nn.Embedding(len(tasks), e)
         self.hypernets = nn.ModuleDict({s: TaskHypernet(self.n_layers[s], len(self.positions), e, config.projector_hidden)
                                         for s in self.stacks})

@@ -40,7 +40,7 @@ class TaskAdapters(Method):
     def __init__(self, config, backbone, tasks):
         super().__init__(config, backbone, tasks)
         self.train_layer_norms = config.train_layer_norms
-        a = self.d // config.reduction_factor
+        a = self.bottleneck(config.reduction_factor)
         self.adapters = nn.ModuleDict({site.name.replace(".", "_"): PerTaskAdapter(len(tasks), self.d, a)
                                        for site in self.sites()})
         self.norms = nn.ModuleDict({site.name.replace(".", "_"): nn.LayerNorm(self.d) for site in self.sites()})
