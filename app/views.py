@@ -93,6 +93,12 @@ class MapView:
         """A new point's position, from its nearest extraction rows in the original space."""
         return state.placer(self.ckpt, self.vector, self.projection.settings).place(x).coords
 
+    def scattered(self, x: np.ndarray) -> bool:
+        """Whether x's nearest rows lie far apart on this map (over a tenth of its extent), so that their weighted
+        mean, where x is drawn, may fall between clusters."""
+        spread = state.placer(self.ckpt, self.vector, self.projection.settings).place(x).spread
+        return spread > 0.1 * float(np.linalg.norm(np.ptp(self.coords, axis=0)))
+
 
 def current_map(ckpt: Ckpt, ext: Extraction) -> MapView:
     vector, settings = state.map_settings()

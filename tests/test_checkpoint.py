@@ -5,6 +5,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
+from analysis.errors import HyperLensError
 from analysis.model.backbone import load_backbone
 from analysis.model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from analysis.model.hyperlens import HyperLensModel
@@ -42,7 +43,7 @@ def test_failed_write_leaves_the_old_checkpoint_intact(ckpt, monkeypatch):
         raise OSError("disk full")
     monkeypatch.setattr("analysis.model.checkpoint.save_file", boom)
     with pytest.raises(OSError):
-        save_checkpoint(model, path)
+        save_checkpoint(model, path, overwrite=True)
     assert (path / "adapter_model.safetensors").read_bytes() == before
     assert sorted(p.name for p in path.parent.iterdir()) == ["ckpt"]  # no temporary debris
 
@@ -119,3 +120,15 @@ def test_corrupt_or_missing_config_is_refused(ckpt, tmp_path):
         load_checkpoint(path)
     with pytest.raises(CheckpointError, match="not a checkpoint directory"):
         load_checkpoint(tmp_path / "nowhere")
+
+
+def test_saving_over_a_checkpoint_or_a_file_needs_a_word(ckpt, tmp_path):
+    path, model = ckpt
+    (path / "MODEL_CARD.md").write_text("keep me")
+    with pytest.raises(CheckpointError, match="already exists; pass overwrite=True"):
+        save_checkpoint(model, path)
+    assert (path / "MODEL_CARD.md").read_text() == "keep me"
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(HyperLensError, match="afile is a file"):
+        save_checkpoint(model, tmp_path / "afile")
+    assert (tmp_path / "afile").read_text() == "x" and not list(tmp_path.glob(".afile*"))

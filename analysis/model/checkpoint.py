@@ -17,7 +17,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from analysis import __version__
-from analysis.errors import CheckpointError  # noqa: F401 (re-exported)
+from analysis.errors import CheckpointError, HyperLensError  # noqa: F401 (CheckpointError re-exported)
 from analysis.layout import CONFIG, WEIGHTS
 
 from .backbone import Backbone, load_backbone
@@ -37,6 +37,8 @@ def library_versions() -> dict[str, str]:
 def atomic_directory(path: Path, write) -> None:
     """Call write(tmp_dir), then swap tmp_dir into `path`; on failure the old directory is untouched."""
     path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise HyperLensError(f"{path} is a file; a checkpoint is a folder: choose another path")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
     tmp.chmod(0o755)  # mkdtemp makes it private; a checkpoint is an ordinary shared directory
@@ -80,9 +82,13 @@ def checkpoint_config(model: HyperLensModel, **sections) -> dict:
 
 
 def save_checkpoint(model: HyperLensModel, path, *, extra_files: dict[str, str] | None = None,
-                    dtype: torch.dtype | None = None, **sections) -> Path:
+                    dtype: torch.dtype | None = None, overwrite: bool = False, **sections) -> Path:
     """Save trainable weights + config atomically. `sections` (training, metrics, ...) go into config.json.
-    `dtype` (torch.float16 for shipped checkpoints) stores floating weights smaller; loading casts them back."""
+    `dtype` (torch.float16 for shipped checkpoints) stores floating weights smaller; loading casts them back.
+    A folder already at `path` is replaced only with `overwrite` (its extraction, metrics and card go with it)."""
+    if not overwrite and Path(path).is_dir() and any(Path(path).iterdir()):
+        raise CheckpointError(f"{path} already exists; pass overwrite=True to replace it (its extraction, metrics and "
+                              "card go too), or choose another path")
     config = checkpoint_config(model, **sections, weights_dtype=str(dtype or torch.float32).removeprefix("torch."))
     tensors = {k: (v.to(dtype) if dtype and v.is_floating_point() else v).detach().cpu().contiguous()
                for k, v in model.trainable_state_dict().items()}

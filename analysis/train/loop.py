@@ -252,7 +252,7 @@ def _train(cfg: TrainConfig, output: Path, command: str | None, progress: bool) 
             if accelerator.is_main_process:
                 if result["average"] >= best["score"]:  # a tie goes to the later, longer-trained step
                     best = {"score": result["average"], "step": step + 1}
-                    save_checkpoint(core, output, **sections, best_step=step + 1,
+                    save_checkpoint(core, output, **sections, best_step=step + 1, overwrite=True,
                                     dtype=torch.float16 if cfg.save_dtype == "fp16" else None)
                 bar.write(f"step {step + 1}: held-out average {result['average']:.2f} (best {best['score']:.2f} "
                           f"at step {best['step']})")

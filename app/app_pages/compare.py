@@ -58,8 +58,9 @@ def adaptation_swap(ckpt, a: Instance, b: Instance, same: bool) -> None:
                 "checkpoint of a hypernetwork method.")
         return
     if same:
+        another = "from another task" if ckpt.adapts_per == "task" else "another input"
         st.info("A and B have the same conditioning vector, so the same generated adapters: a swap cannot change "
-                "either output." + (" Pin B from another task to swap two tasks' adaptations." if a.task == b.task else ""))
+                f"either output. Pin {another} as B to swap two adaptations.")
         return
     pair = ((a.source, a.task), (b.source, b.task))
     if st.button("Swap their adapters", type="primary"):

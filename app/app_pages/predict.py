@@ -44,7 +44,9 @@ def show_result(view, result, history, row: int) -> None:
     picker, caption = st.columns([1, 5], vertical_alignment="bottom")
     views.color_picker(picker)
     caption.caption(views.map_caption(view) + (" · PCA stands in until the Map page's projection is computed"
-                                               if not view.exact else ""))
+                                               if not view.exact else "")
+                    + (" · this input's nearest instances lie far apart on the map, so its star (their weighted mean) "
+                       "may sit between clusters" if view.scattered(from_live(result).vector(view.vector)) else ""))
     views.draw_map(view, "predict_map", overlays=overlays, height=520)
     st.markdown("**Nearest validation instances** (cosine distance, original embedding space)")
     if dist.max(initial=0) < 1e-6:
