@@ -217,7 +217,8 @@ def quality_tables(report: dict, compact: bool = False) -> None:
     st.caption(f"Original {report.get('vector', 'embedding')} space, cosine · n={report['n']} · k={report['k']} · "
                "shuffled-label baselines beside each score")
     if compact:
-        st.dataframe(quality.summary(report), width="stretch")
+        summary = quality.summary(report)
+        st.dataframe(summary, width="stretch", height=35 * (len(summary) + 1) + 3)  # every row, no inner scroll
         return
     facets = quality.facet_table(report)
     st.dataframe(facets, hide_index=True, width="stretch", column_config=three_decimals(facets))

@@ -232,3 +232,5 @@ def test_a_live_prediction_carries_its_confidence_from_the_same_decoding():
     cut, odd = LiveModel(model, max_source_length=8).infer(["sentiment sentence: " + "fine " * 20, "sentiment ☃ ☃"],
                                                            ["sentiment"] * 2)
     assert (cut.tokens, cut.truncated, odd.truncated, odd.unknown) == (8, True, False, 2)
+    [spaced] = LiveModel(model, max_source_length=8).infer(["sentiment sentence: a" + " " * 600 + "tail"], ["sentiment"])
+    assert spaced.truncated  # cut by characters before tokenizing: "tail" is never read

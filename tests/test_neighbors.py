@@ -53,6 +53,9 @@ def test_point_between_clusters_lands_between_them(two_clusters):
 def test_compare_vectors():
     result = compare_vectors(np.array([1.0, 0.0]), np.array([0.0, 2.0]))
     assert result["cosine"] == pytest.approx(0.0) and result["l2"] == pytest.approx(np.sqrt(5))
+    live = np.random.default_rng(0).normal(size=64).astype(np.float32)  # a typed input's vector, and a row's as stored
+    assert compare_vectors(live, live.astype(np.float16))["same"] and not result["same"]
+    assert not compare_vectors(live, live + 0.01 * np.linalg.norm(live) / 8)["same"]  # 1% apart: two inputs
 
 
 def test_compare_params_natural_order_and_values():

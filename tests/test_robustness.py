@@ -520,6 +520,9 @@ def test_the_ranking_counts_each_checkpoints_tasks_and_keeps_task_columns_togeth
     assert table["tasks"].tolist() == [2, 1]
     columns = table.columns.tolist()
     assert columns[columns.index("average") + 1:columns.index("task kNN")] == ["mine", "nli", "topic"]
+    (one / "metrics.json").write_text('{"average": 90, "tasks": {"tasks": {"accuracy": 90}}}')  # a task named "tasks"
+    table = ranking({"one": one}).set_index("checkpoint")
+    assert (table.loc["one", "tasks"], table.loc["one", "tasks (task)"]) == (1, 90)
 
 
 def test_the_train_page_lists_a_built_in_tasks_folder_as_unread(tmp_path):

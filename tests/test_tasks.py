@@ -256,7 +256,8 @@ def test_custom_task_inference_and_cli_errors(tmp_path):
     assert CustomTask("few", str(path), "t", "y").output_type == "label"  # two repeated values
     assert CustomTask("few", str(path), "t", "s").output_type == "text"  # all distinct
     with pytest.raises(ValueError, match="'t' is both an input and the target"):
-        CustomTask("few", str(path), "s+t", "t")
+        parse_custom_task(f"few={path}:s+t,t")
+    assert CustomTask("few", str(path), "t", "t").output_type == "text"  # a saved spec still loads
     for bad in ("no-equals.csv:a,b", f"x={path}", f"x={path}:a", f"x={path}:a,b,c,d"):
         with pytest.raises(ValueError, match="expected name=path"):
             parse_custom_task(bad)

@@ -71,6 +71,13 @@ def test_upload_errors_say_what_to_fix(data, filename, columns, message):
         uploads.validate(data, filename, "own", *columns)
 
 
+def test_upload_reads_unnamed_trailing_columns_and_blank_lines_and_counts_lines_as_the_file_does():
+    data = b"text,label,,\n" + b"".join(f'"line\n{i}",{i % 2},,\n'.encode() for i in range(20)) + b"   \n\nlast,1,,\n"
+    table = uploads.read_table(data, "excel.csv")
+    assert len(table) == 21 and table.index[:2].tolist() == [2, 4] and table.index[-1] == 44  # two lines a row
+    uploads.validate(data, "excel.csv", "own", "text", "label")
+
+
 def test_upload_task_name_must_be_new():
     with pytest.raises(uploads.UploadError, match="builtin task"):
         uploads.validate(csv_bytes(), "x.csv", "sentiment", "text", "label")

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from analysis.errors import HyperLensError
+from analysis.model.hyperlens import CHARS_PER_TOKEN
 from analysis.model.methods import Site
 
 from .vectors import PARAM_DIMS, batch_vectors, layer_vectors
@@ -87,15 +88,18 @@ class LiveModel:
             state, emb, texts = batch_vectors(self.model, ids, mask, task_ids, True, self.new_tokens(tasks),
                                               with_nll=True)
             nll = state.extras["nll"].tolist()
+            truncated = self.truncated(sources)  # under the lock: a fast tokenizer's truncation setting is shared state
         vectors, norms = layer_vectors(state, self.param_dims)
-        reading = zip(mask.sum(1).tolist(), self.truncated(sources), self.unknown(ids, mask))
+        reading = zip(mask.sum(1).tolist(), truncated, self.unknown(ids, mask))
         return [LiveResult(s, t, texts[i], emb[i], {k: v[i] for k, v in vectors.items()},
                            {k: float(v[i]) for k, v in norms.items()}, nll[i], *r)
                 for i, (s, t, r) in enumerate(zip(sources, tasks, reading))]
 
     def truncated(self, sources: list[str]) -> list[bool]:
+        """Inputs longer than max_source_length tokens, or than the characters `tokenize` keeps before tokenizing."""
         _, mask = self.model.tokenize(sources, self.max_source_length + 1)
-        return (mask.sum(1) > self.max_source_length).tolist()
+        chars = self.max_source_length * CHARS_PER_TOKEN
+        return [bool(long) or len(s) > chars for long, s in zip(mask.sum(1) > self.max_source_length, sources)]
 
     def unknown(self, ids: torch.Tensor, mask: torch.Tensor) -> list[int]:
         unk = self.model.tokenizer.unk_token_id

@@ -14,20 +14,13 @@ import pandas as pd
 
 from analysis.errors import HyperLensError
 from analysis.files import atomic_path, read_json, write_json
-from analysis.layout import CARD, CONFIG, METRICS, PARAMS, TRAINING_LOG, report_file, training_seconds
+from analysis.layout import CARD, CONFIG, METRICS, PARAMS, TRAINING_LOG, log_records, report_file, training_seconds
 
 from . import quality
 
 
 def _json(path: Path) -> dict | None:
     return read_json(path) if path.exists() else None
-
-
-def _jsonl(path: Path) -> list[dict]:
-    try:
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    except ValueError as e:
-        raise HyperLensError(f"{path} has a line that is not valid JSON ({e}); restore it from the run") from None
 
 
 BATCHING = {"grouped": "mixed-task batches grouped by length", "mixed": "mixed-task batches",
@@ -37,7 +30,7 @@ BATCHING = {"grouped": "mixed-task batches grouped by length", "mixed": "mixed-t
 def health_section(ckpt: Path) -> str:
     """The training health monitor's curve, sampled: encoder spread and generated-parameter norms."""
     log = ckpt / TRAINING_LOG
-    records = _jsonl(log) if log.exists() else []
+    records = [r for _, r in log_records(log)] if log.exists() else []
     health = [(r["step"], r["health"]) for r in records if "health" in r]
     if not health:
         return "No health records in the training log."

@@ -5,7 +5,7 @@ import streamlit as st
 from analysis.maps.neighbors import compare_params, compare_vectors, shared_neighbors
 from app import keys, state, views
 from app.services import figures
-from app.services.instances import Instance, from_live, from_row, neighbor_table, swap_table
+from app.services.instances import Instance, from_live, from_row, neighbor_table, swap_table, ties
 
 K = 10
 
@@ -41,7 +41,7 @@ def neighbours(ckpt, ext, a: Instance, b: Instance) -> set[int]:
         col.markdown(f"**{K} nearest to {slot}** (cosine distance, original space)")
         col.dataframe(neighbor_table(ext.meta, *near[slot.lower()]), hide_index=True, width="stretch", height=240)
     shared = near["shared"]
-    if max(near["a"][1].max(initial=0), near["b"][1].max(initial=0)) < 1e-6:
+    if ties(near["a"][1]) and ties(near["b"][1]):
         st.caption("Every neighbour is at distance 0: these inputs share their vector with many rows (a per-task "
                    "method gives a whole task one), so which rows are listed, and how many are shared, is arbitrary.")
     else:
@@ -59,8 +59,8 @@ def adaptation_swap(ckpt, a: Instance, b: Instance, same: bool) -> None:
         return
     if same:
         another = "from another task" if ckpt.adapts_per == "task" else "another input"
-        st.info("A and B have the same conditioning vector, so the same generated adapters: a swap cannot change "
-                f"either output. Pin {another} as B to swap two adaptations.")
+        st.info(f"A and B get the same generated adapters, so a swap cannot change either output. Pin {another} as B "
+                "to swap two adaptations.")
         return
     pair = ((a.source, a.task), (b.source, b.task))
     if st.button("Swap their adapters", type="primary"):
@@ -92,8 +92,13 @@ with views.friendly_errors():
         per_task = ckpt.adapts_per == "task" and a.task == b.task
         st.info("A and B share one conditioning vector" + (f": {ext.info['method']} adapts once per task, and both are "
                                                            f"{a.task} inputs" if per_task else "") + ".")
+    same_adapters = v["same"]
     if a.params:
         layers = compare_params(a.params, b.params)
+        same_adapters |= all(r["relative_diff"] <= 2e-3 for r in layers)  # PHA's gold prototype: one per task
+        if same_adapters and not v["same"]:
+            st.info("A and B get the same generated adapters on every layer, though their embeddings differ: "
+                    f"{ext.info['method']} builds them from the task, not from the input.")
         c[2].metric("mean layer cosine", f"{sum(r['cosine'] for r in layers) / len(layers):.3f}")
         st.markdown("**Generated parameters per layer** (sketched to a fixed size)")
         st.plotly_chart(figures.param_heatmap(layers), key="cmp_heatmap")
@@ -108,4 +113,4 @@ with views.friendly_errors():
     st.caption(views.map_caption(view))
     views.draw_map(view, "compare_map", highlight=ext.meta["row"].isin(near).to_numpy(),
                    highlight_name="neighbours of A or B", overlays=pins, height=480)
-    adaptation_swap(ckpt, a, b, v["same"])
+    adaptation_swap(ckpt, a, b, same_adapters)

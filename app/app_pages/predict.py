@@ -5,7 +5,7 @@ import streamlit as st
 
 from app import keys, state, views
 from app.services import figures
-from app.services.instances import confidence_line, from_live, neighbor_table, reading_notes
+from app.services.instances import confidence_line, from_live, neighbor_table, reading_notes, ties
 
 HISTORY = 5
 
@@ -49,7 +49,7 @@ def show_result(view, result, history, row: int) -> None:
                        "may sit between clusters" if view.scattered(from_live(result).vector(view.vector)) else ""))
     views.draw_map(view, "predict_map", overlays=overlays, height=520)
     st.markdown("**Nearest validation instances** (cosine distance, original embedding space)")
-    if dist.max(initial=0) < 1e-6:
+    if ties(dist):
         st.caption("All at distance 0: this vector is shared by many rows (a per-task method gives a whole task one), "
                    "so these are not nearer than the others.")
     st.dataframe(neighbor_table(view.ext.meta, ids, dist), hide_index=True, width="stretch")

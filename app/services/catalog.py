@@ -78,7 +78,9 @@ def _ranking_row(name: str, path: Path, metrics: dict, report: dict, config: dic
     average, scores = metrics.get("average"), metrics.get("tasks", {})
     row = {"checkpoint": name, "method": config.get("method", "?"), "adapts per": adapts_per(config),
            "tasks": len(scores) or None, "average": None if average is None else float(average)}
-    row.update({t: round(sum(m.values()) / len(m), 1) for t, m in sorted(scores.items()) if m})
+    reserved = (*LEADING, *TRAILING)  # a custom task may be called "tasks" or "note": its column must not replace those
+    row.update({(f"{t} (task)" if t in reserved else t): round(sum(m.values()) / len(m), 1)
+                for t, m in sorted(scores.items()) if m})
     row["task kNN"] = knn(report.get("knn_accuracy", {}).get("task"), base.get("knn_accuracy", {}).get("task"))
     row["label kNN"] = knn(report.get("within_task_label_knn_mean"), base.get("within_task_label_knn_mean"))
     row["trainable"] = f"{params['trainable'] / 1e6:.2f}M" if "trainable" in params else None

@@ -60,6 +60,12 @@ def swap_table(s: "SwapResult") -> pd.DataFrame:
     ])
 
 
+def ties(distances) -> bool:
+    """Every neighbour at distance 0: the vector is shared (a per-task method gives a whole task one), so which
+    neighbours are listed is arbitrary."""
+    return float(np.max(distances, initial=0)) < 1e-6
+
+
 def reading_notes(result) -> list[str]:
     """What the model did not read of the input: past its token limit, or text its tokenizer cannot spell."""
     notes = [f"The input was cut to its first {result.tokens} tokens; the model read nothing after them."] if result.truncated else []
@@ -75,7 +81,7 @@ def confidence_line(result, neighbors, distances) -> str:
     parts = [f"Confidence: mean token NLL {result.nll:.3f} (a per-token probability of {np.exp(-result.nll):.0%})"
              ] if np.isfinite(result.nll) else []
     same = neighbors[(neighbors["task"] == result.task) & (neighbors["output_type"] == "label")]
-    if not same.empty and not np.allclose(distances, 0, atol=1e-6):
+    if not same.empty and not ties(distances):
         top, nearest = same["target"].value_counts(), f"the {len(same)} nearest validation instances of this task"
         if (top == top.iloc[0]).sum() > 1:
             parts.append(f"{nearest} are split between " + " and ".join(f"`{t}`" for t in top.index[top == top.iloc[0]]))

@@ -39,9 +39,6 @@ class CustomTask(Task):
     def __post_init__(self):
         if self.output_type not in (None, "label", "text"):
             raise ValueError(f"custom task {self.name}: output_type must be 'label' or 'text', got {self.output_type!r}")
-        if self.target_col in self.input_cols:
-            raise ValueError(f"custom task {self.name}: column {self.target_col!r} is both an input and the target, so "
-                             "the model would only learn to copy it; pick another target column")
         if self.label_names and self.output_type is None:
             self.output_type = "label"
         if self.output_type is None or (self.output_type == "label" and not self.targets):
@@ -86,9 +83,7 @@ class CustomTask(Task):
         value = raw[column]
         if isinstance(value, float) and not math.isfinite(value):
             raise ValueError(f"column {column!r} holds {value}, not a value to learn")
-        if isinstance(value, float):  # 1.0 (a float column of whole numbers) is the label 1
-            value = str(int(value) if value.is_integer() else value)
-        elif isinstance(value, int) and not isinstance(value, bool):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
             value = str(value)
         value = text_field({column: value}, column)
         if not value:
@@ -142,4 +137,7 @@ def parse_custom_task(text: str) -> CustomTask:
     columns, name = columns.split(","), name.strip()
     if not name or not path or len(columns) not in (2, 3) or not all(columns) or "" in columns[0].split("+"):
         raise ValueError(f"bad custom task {text!r}: expected {FORM}")
+    if columns[1] in columns[0].split("+"):  # checked for new tasks only: a saved spec still loads
+        raise ValueError(f"custom task {name}: column {columns[1]!r} is both an input and the target, so the model "
+                         "would only learn to copy it; pick another target column")
     return CustomTask(name.strip(), path, *columns, label_names=label_names)

@@ -66,24 +66,27 @@ def csv_rows(text: str, source: str, delimiter: str = ",", columns: tuple[str, .
     be in the header."""
     reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
     header = reader.fieldnames or []
-    if twice := sorted({c for c in header if header.count(c) > 1}):
+    if twice := sorted({c for c in header if c and header.count(c) > 1}):  # unnamed ones (`a,b,,`) are never read
         raise DataError(f"{source}, line 1: column(s) {', '.join(map(repr, twice))} appear more than once in the header; "
                         "rename them so each column has its own name")
     missing = [c for c in columns if c not in header]
     if missing:
         raise DataError(f"{source}, line 1: missing column(s) {', '.join(map(repr, missing))}; the header has {', '.join(map(repr, header))}")
-    start = reader.line_num + 1
     while True:
         try:
             row = next(reader)
         except StopIteration:
             return
         except csv.Error as e:  # e.g. a cell over csv's field size limit
-            raise DataError(f"{source}, line {start}: {e}; cells this long are not text to read (cut them, or drop the row)") from None
+            raise DataError(f"{source}, line {reader.line_num + 1}: {e}; cells this long are not text to read (cut them, or "
+                            "drop the row)") from None
+        cells = [v for v in row.values() if isinstance(v, str)] + [v for v in row.get(None, [])]
+        if None in row.values() and not "".join(cells).strip():
+            continue  # a line of spaces, not a row of empty cells: a blank line
+        start = reader.line_num - sum(v.count("\n") for v in cells)  # the record's first line: blank lines skipped
         if None in row or any(v is None for v in row.values()):
             raise DataError(f"{source}, line {start}: the header has {len(header)} columns but this row has a different number")
         yield start, row
-        start = reader.line_num + 1
 
 
 def read_csv(path: Path, columns: tuple[str, ...] = ()) -> Iterator[Record]:
