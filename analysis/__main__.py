@@ -44,7 +44,8 @@ def unexpected(e: Exception) -> int:
     """The last resort: one line, not a traceback (HYPERLENS_DEBUG=1 shows it)."""
     if os.environ.get("HYPERLENS_DEBUG"):
         raise e
-    print(f"error: {type(e).__name__}: {e}. This is unexpected: a file edited or damaged by hand, or a bug "
+    first = (str(e).strip().splitlines() or [""])[0][:300]  # some libraries' messages run to a page
+    print(f"error: {type(e).__name__}: {first}. This is unexpected: a file edited or damaged by hand, or a bug "
           "(HYPERLENS_DEBUG=1 shows the traceback)", file=sys.stderr)
     return 1
 

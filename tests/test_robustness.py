@@ -622,7 +622,11 @@ def test_a_file_in_the_logs_place_is_kept_and_a_torn_log_line_skipped(tmp_path):
     with pytest.raises(TrainingError, match="is not a training log"):
         train(TrainConfig(**TINY, steps=2, eval_every=2), tmp_path / "r", progress=False)
     assert foreign.read_text() == "my notes\n"
-    foreign.write_text('{"step": 1, "loss": 2.0, "seconds": 1}\n{"step": 2, "lo')  # an attempt killed mid-line
+    record = '{"step": 1, "loss": 2.0, "seconds": 1}\n'
+    foreign.write_text(record + "my own note\n" + record)  # records with a line of someone's own between them
+    with pytest.raises(TrainingError, match="is not a training log"):
+        train(TrainConfig(**TINY, steps=2, eval_every=2), tmp_path / "r", progress=False)
+    foreign.write_text(record + '{"step": 2, "lo')  # an attempt killed mid-line
     train(TrainConfig(**TINY, steps=2, eval_every=2), tmp_path / "r", progress=False)
     assert [json.loads(line)["step"] for line in (tmp_path / "r" / "training_log.jsonl").read_text().splitlines()] == [1, 2]
 
@@ -666,6 +670,11 @@ def test_the_last_resort_prints_one_line_and_memory_errors_say_what_to_lower(cap
     assert main(["params"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: KeyError: 'missing'. This is unexpected") and "Traceback" not in err
+
+    def long_message(a):
+        raise ImportError("IMPORTANT: PLEASE READ THIS\n" + "advice\n" * 20)  # numpy's, when an import is interrupted
+    monkeypatch.setattr(P, "run", long_message)
+    assert main(["params"]) == 1 and capsys.readouterr().err.count("\n") == 1
 
 
 @pytest.mark.parametrize("config, message", [({"reduction_factor": 60000}, "leaves adapters no width"),

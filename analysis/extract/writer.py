@@ -152,6 +152,8 @@ def _shard_folder(parts: Path, run: dict) -> Path:
 def run(a) -> None:
     from analysis.model.checkpoint import load_checkpoint
     existing = extraction_file(a.checkpoint, a.split)
+    if existing.parent.exists() and not existing.parent.is_dir():
+        raise HyperLensError(f"{existing.parent} is a file, where the extraction folder goes; move it away first")
     if existing.exists() and not a.overwrite:
         raise HyperLensError(f"{existing} already exists; pass --overwrite to replace it (its saved report goes with "
                              "it), or extract into a copy of the checkpoint")

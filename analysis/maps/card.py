@@ -209,6 +209,8 @@ def run(a) -> None:
                        and get_task(t).output_type == "label"]
         baseline = tfidf_baseline(label_tasks, data_dir=cfg["training"].get("data_dir"))  # custom tasks go without
         write_json(baseline, ckpt / "tfidf_baseline.json")
+    if a.findings and not Path(a.findings).is_file():
+        raise HyperLensError(f"--findings {a.findings}: no such file")
     findings = Path(a.findings).read_text() if a.findings else ""
     try:
         card = build_card(ckpt, [Path(p) for p in a.compare or []], baseline, findings)

@@ -154,6 +154,9 @@ def train(cfg: TrainConfig, output, command: str | None = None, progress: bool =
         check_bounds(name, getattr(cfg, name))
     if output.name in ("", ".", ".."):
         raise TrainingError(f"--output {output} names no new directory: give the checkpoint a name, e.g. runs/my-model")
+    if _log_path(output).is_dir():
+        raise TrainingError(f"{_log_path(output)} is a folder, where this run would write its log; move it or pick "
+                            "another --output")
     make_parent(output)
     with output_lock(output):
         recover_leftovers(output)
@@ -279,7 +282,9 @@ def is_training_log(path: Path) -> bool:
     output, not someone's file."""
     lines = [line for line in path.read_text(errors="replace").splitlines() if line.strip()]
     records = log_records(path)
-    return not lines or bool(records) and len(records) >= len(lines) - 1 and all("loss" in r for _, r in records)
+    kept = [line for line, _ in records]
+    torn = [lines[-1]] if lines and lines[-1] not in kept and lines[-1].startswith('{"step": ') else []
+    return kept + torn == lines and all("loss" in r for _, r in records)
 
 
 def unseen_labels(task, validation, data_dir) -> int:
