@@ -34,10 +34,7 @@ def check_output_file(path: str | Path, overwrite: bool) -> Path:
 @contextmanager
 def atomic_path(path: str | Path):
     """Yield a temporary path beside `path`; it replaces `path` only if the block succeeds."""
-    path = Path(path)
-    make_parent(path)
-    if path.is_dir():
-        raise HyperLensError(f"{path} is a folder; give a file name to write")
+    path = check_output_file(path, overwrite=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     os.chmod(tmp, 0o644)  # mkstemp makes it private; what it becomes is an ordinary shared file

@@ -89,15 +89,17 @@ class MapView:
     def coords(self) -> np.ndarray:
         return self.projection.coords
 
-    def place(self, x: np.ndarray) -> np.ndarray:
-        """A new point's position, from its nearest extraction rows in the original space."""
-        return state.placer(self.ckpt, self.vector, self.projection.settings).place(x).coords
+    def placement(self, x: np.ndarray):
+        """A new point's position, from its nearest extraction rows in the original space (with their spread)."""
+        return state.placer(self.ckpt, self.vector, self.projection.settings).place(x)
 
-    def scattered(self, x: np.ndarray) -> bool:
-        """Whether x's nearest rows lie far apart on this map (over a tenth of its extent), so that their weighted
-        mean, where x is drawn, may fall between clusters."""
-        spread = state.placer(self.ckpt, self.vector, self.projection.settings).place(x).spread
-        return spread > 0.1 * float(np.linalg.norm(np.ptp(self.coords, axis=0)))
+    def place(self, x: np.ndarray) -> np.ndarray:
+        return self.placement(x).coords
+
+    def scattered(self, placement) -> bool:
+        """Whether a placed point's nearest rows lie far apart on this map (over a tenth of its extent), so that
+        their weighted mean, where it is drawn, may fall between clusters."""
+        return placement.spread > 0.1 * float(np.linalg.norm(np.ptp(self.coords, axis=0)))
 
 
 def current_map(ckpt: Ckpt, ext: Extraction) -> MapView:

@@ -13,7 +13,7 @@ import numpy as np
 from analysis.cli import checkpoint_command
 from analysis.errors import HyperLensError
 from analysis.extract.reader import load_extraction
-from analysis.files import atomic_path, make_parent
+from analysis.files import atomic_path, check_output_file
 from analysis.layout import extraction_dir, extraction_file
 
 _TSV_UNSAFE = re.compile(r"[\t\r\n]+")
@@ -63,9 +63,7 @@ def _export(a) -> None:
     if {p.resolve() for p in targets} & {extraction.resolve(), extraction.with_suffix(".json").resolve()}:
         raise HyperLensError(f"--out {a.out} would replace the extraction itself; choose another --out")
     for p in targets:
-        make_parent(p)
-        if p.is_dir():
-            raise HyperLensError(f"{p} is a folder; choose another --out")
+        check_output_file(p, overwrite=True)  # a folder in a file's place, or a parent that is a file
     existing = [str(p) for p in targets if p.exists()]
     if existing and not a.overwrite:
         raise HyperLensError(f"{', '.join(existing)} already exist(s); pass --overwrite to replace, or choose "

@@ -37,7 +37,8 @@ def show_result(view, result, history, row: int) -> None:
         st.warning(" ".join(notes))
     ids, dist = state.neighbor_index(view.ckpt).query(result.embedding, 10)
     st.caption(confidence_line(result, meta.iloc[ids], dist))
-    placed = np.array([view.place(from_live(state.infer(view.ckpt, *h)).vector(view.vector)) for h in history])
+    placements = [view.placement(from_live(state.infer(view.ckpt, *h)).vector(view.vector)) for h in history]
+    placed = np.array([p.coords for p in placements])  # the last is this input
     overlays = [figures.marker_trace(placed, "history", text=[t[:80] for _, t in history], color="#555555",
                                      symbol="circle", size=9, line=True),
                 figures.marker_trace(placed[-1:], "this input", text=[result.source[:80]])]
@@ -46,7 +47,7 @@ def show_result(view, result, history, row: int) -> None:
     caption.caption(views.map_caption(view) + (" · PCA stands in until the Map page's projection is computed"
                                                if not view.exact else "")
                     + (" · this input's nearest instances lie far apart on the map, so its star (their weighted mean) "
-                       "may sit between clusters" if view.scattered(from_live(result).vector(view.vector)) else ""))
+                       "may sit between clusters" if view.scattered(placements[-1]) else ""))
     views.draw_map(view, "predict_map", overlays=overlays, height=520)
     st.markdown("**Nearest validation instances** (cosine distance, original embedding space)")
     if ties(dist):

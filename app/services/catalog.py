@@ -88,6 +88,10 @@ def _ranking_row(name: str, path: Path, metrics: dict, report: dict, config: dic
     return row
 
 
+LEADING = ("checkpoint", "method", "adapts per", "tasks", "average")  # the ranking's columns around the tasks'
+TRAILING = ("task kNN", "label kNN", "trainable", "minutes", "note")
+
+
 def ranking(paths: dict[str, Path]) -> pd.DataFrame:
     """One row per checkpoint, the most tasks first, then the best average (over its own tasks): each task's score (the mean of its metrics, as the average
     takes it), how well the conditioning embedding clusters by task and by label within a task ("task kNN", "label
@@ -111,9 +115,6 @@ def ranking(paths: dict[str, Path]) -> pd.DataFrame:
     table = table.reindex(columns=[c for c in (*LEADING, *tasks, *TRAILING) if c in table.columns or c in LEADING])
     return table.sort_values(["tasks", "average"], ascending=False, na_position="last")
 
-
-LEADING = ("checkpoint", "method", "adapts per", "tasks", "average")
-TRAILING = ("task kNN", "label kNN", "trainable", "minutes", "note")
 
 
 NOT_METHODS = {"__init__", "base", "layers", "registry"}  # analysis/model/methods modules that define no method
