@@ -555,6 +555,20 @@ def test_params_options_are_checked(capsys):
     assert "needs --checkpoint" in capsys.readouterr().err
 
 
+def test_params_save_keeps_a_params_json_that_says_something_else(trained, tmp_path, capsys):
+    ckpt = copy_checkpoint(trained, tmp_path / "c")
+    assert main(["params", "--checkpoint", str(ckpt), "--save"]) == 0
+    written = (ckpt / "params.json").read_text()
+    assert main(["params", "--checkpoint", str(ckpt), "--save"]) == 0
+    assert "up to date" in capsys.readouterr().out
+    (ckpt / "params.json").write_text('{"trainable": 1}')
+    assert main(["params", "--checkpoint", str(ckpt), "--save"]) == 2
+    assert "pass --overwrite" in capsys.readouterr().err
+    assert (ckpt / "params.json").read_text() == '{"trainable": 1}'
+    assert main(["params", "--checkpoint", str(ckpt), "--save", "--overwrite"]) == 0
+    assert (ckpt / "params.json").read_text() == written
+
+
 def test_evaluate_notes_a_trained_task_scored_on_other_data_with_its_learned_weights(trained, tmp_path, capsys,
                                                                                       monkeypatch):
     rows = "text,label\n" + "".join(f"{w} day {i},{lab}\n" for i in range(12) for w, lab in (("good", "yes"), ("bad", "no")))

@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from analysis.cli import number
+from analysis.errors import HyperLensError
 from analysis.layout import PARAMS
 
 from .backbone import PRESETS, load_backbone
@@ -62,14 +63,27 @@ def count(method: str, backbone: str | None = None, n_tasks: int = 8, config: di
     return parameter_report(model)
 
 
+def save(report: dict, path: Path, overwrite: bool) -> None:
+    """Write params.json; one that says something else (edited, or from other code) only with --overwrite."""
+    from analysis.files import check_output_file, write_json
+    if path.is_file() and not overwrite:
+        try:
+            if json.loads(path.read_text()) == json.loads(json.dumps(report)):
+                print(f"{path} is up to date")
+                return
+        except ValueError:
+            pass
+        raise HyperLensError(f"{path} already exists and differs from this count; pass --overwrite to replace it")
+    print(f"wrote {write_json(report, check_output_file(path, overwrite=True))}")
+
+
 def run(a) -> None:
     if a.checkpoint:  # the exact configuration a checkpoint was trained with
         from .checkpoint import read_config
         cfg = read_config(a.checkpoint)
         r = count(cfg["method"], cfg["backbone"]["name"], len(cfg["tasks"]), cfg["method_config"])
         if a.save:
-            from analysis.files import write_json
-            print(f"wrote {write_json(r, Path(a.checkpoint) / PARAMS)}")
+            save(r, Path(a.checkpoint) / PARAMS, a.overwrite)
     elif not a.method:
         raise ValueError("give --method (and optionally --backbone), or --checkpoint")
     elif a.save:
@@ -85,6 +99,7 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--checkpoint", help="count a checkpoint's own configuration instead")
     p.add_argument("--json", action="store_true")
     p.add_argument("--save", action="store_true", help="with --checkpoint: also write CKPT/params.json")
+    p.add_argument("--overwrite", action="store_true", help="with --save: replace a params.json that differs")
     p.add_argument("--backbone", help=f"a preset ({', '.join(PRESETS)}) or any backbone spec; "
                                       "default: the method's paper backbone")
     p.add_argument("--tasks", type=number(int, 1, 1000), default=8, help="number of tasks (default 8, GLUE)")

@@ -39,7 +39,8 @@ def neighbours(ckpt, ext, a: Instance, b: Instance) -> set[int]:
     near = shared_neighbors(state.neighbor_index(ckpt), a.embedding, b.embedding, K, exclude=(a.row, b.row))
     for col, slot in zip(st.columns(2), "AB"):
         col.markdown(f"**{K} nearest to {slot}** (cosine distance, original space)")
-        col.dataframe(neighbor_table(ext.meta, *near[slot.lower()]), hide_index=True, width="stretch", height=240)
+        table = neighbor_table(ext.meta, *near[slot.lower()])
+        col.dataframe(table, hide_index=True, width="stretch", height=240, column_config=views.neighbor_columns(table))
     shared = near["shared"]
     if ties(near["a"][1]) and ties(near["b"][1]):
         st.caption("Every neighbour is at distance 0: these inputs share their vector with many rows (a per-task "

@@ -37,9 +37,8 @@ with views.friendly_errors():
     st.dataframe(table, hide_index=True, width="stretch")
     picker, clear = st.columns([1, 5], vertical_alignment="bottom")
     views.color_picker(picker)
-    columns = st.columns(2)
     sides = []
-    for i, col in enumerate(columns):
+    for i, col in enumerate(st.columns(2)):
         with col:
             sides.append(side(i, names, catalog.default_pair(table)))
     for i, s in enumerate(sides):  # read both selections before drawing, so each highlights the other
@@ -48,23 +47,37 @@ with views.friendly_errors():
     linked = st.session_state.get(keys.LINKED, [])
     if linked and clear.button(f"Clear the linked selection ({len(linked)} instances)"):
         linked = st.session_state[keys.LINKED] = []
-    for i, (col, s) in enumerate(zip(columns, sides)):
-        if s is None:
-            continue
-        ckpt, ext = s
-        with col:
-            view = views.current_map(ckpt, ext)
-            st.caption(f"**{ext.info['method']}** · " + views.map_caption(view))
-            views.draw_map(view, f"methods_map_{i}", highlight=ext.meta["id"].isin(linked).to_numpy(), height=460)
-            st.markdown("**Validation metrics**")
-            try:
-                metrics = catalog.metrics_table(ckpt.dir)
-            except ValueError as e:  # a damaged metrics.json: say so beside the map, which still works
-                st.warning(str(e))
-                metrics = None
-            if metrics is None:
-                st.caption("No readable metrics.json in this checkpoint.")
-            else:
-                st.dataframe(metrics, hide_index=True, width="stretch", height=35 * (len(metrics) + 1) + 3)  # every row, average included
-            st.markdown("**Cluster quality**")
-            views.quality_tables(state.report(ckpt, view.vector, view.projection.settings), compact=True)
+    shown = [(s[0], s[1], views.current_map(*s)) if s else None for s in sides]
+
+    def row(draw):
+        """One section for both sides in its own pair of columns, so each section starts level on both sides
+        however its neighbour above wrapped."""
+        for i, (col, s) in enumerate(zip(st.columns(2), shown)):
+            if s is not None:
+                with col:
+                    draw(i, *s)
+
+    def caption(i, ckpt, ext, view):
+        st.caption(f"**{ext.info['method']}** · " + views.map_caption(view))
+
+    def map_(i, ckpt, ext, view):
+        views.draw_map(view, f"methods_map_{i}", highlight=ext.meta["id"].isin(linked).to_numpy(), height=460)
+
+    def metrics(i, ckpt, ext, view):
+        st.markdown("**Validation metrics**")
+        try:
+            table = catalog.metrics_table(ckpt.dir)
+        except ValueError as e:  # a damaged metrics.json: say so beside the map, which still works
+            st.warning(str(e))
+            table = None
+        if table is None:
+            st.caption("No readable metrics.json in this checkpoint.")
+        else:
+            st.dataframe(table, hide_index=True, width="stretch", height=35 * (len(table) + 1) + 3)  # every row
+
+    def quality(i, ckpt, ext, view):
+        st.markdown("**Cluster quality**")
+        views.quality_tables(state.report(ckpt, view.vector, view.projection.settings), compact=True)
+
+    for section in (caption, map_, metrics, quality):
+        row(section)

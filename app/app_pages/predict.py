@@ -53,7 +53,8 @@ def show_result(view, result, history, row: int) -> None:
     if ties(dist):
         st.caption("All at distance 0: this vector is shared by many rows (a per-task method gives a whole task one), "
                    "so these are not nearer than the others.")
-    st.dataframe(neighbor_table(view.ext.meta, ids, dist), hide_index=True, width="stretch")
+    table = neighbor_table(view.ext.meta, ids, dist)
+    st.dataframe(table, hide_index=True, width="stretch", column_config=views.neighbor_columns(table))
 
 
 with views.friendly_errors():
