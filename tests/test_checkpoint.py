@@ -24,6 +24,7 @@ def test_config_records_everything_needed(ckpt):
     assert cfg["method"] == "hyperdecoder" and cfg["tasks"] == ["a", "b"] and cfg["adapts_per"] == "input"
     assert cfg["backbone"]["name"] == "tiny-t5" and len(cfg["backbone"]["config_hash"]) == 16
     assert {"torch", "transformers", "safetensors", "hyperlens", "python"} <= set(cfg["versions"])
+    assert cfg["machine"]["cpu"] and cfg["machine"]["threads"] >= 1  # a rebuild elsewhere is another run
     assert cfg["method_config"]["decoder_adapter_dim"] == 4 and cfg["metrics"] == {"average": 1.0}
     assert set(load_file(str(path / "adapter_model.safetensors"))) == set(model.trainable_state_dict())
 

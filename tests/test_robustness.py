@@ -484,6 +484,7 @@ def test_card_and_export_replace_existing_files_only_with_the_flag(trained, tmp_
     (ckpt / "MODEL_CARD.md").write_text("my notes")
     assert main(["card", str(ckpt)]) == 2 and (ckpt / "MODEL_CARD.md").read_text() == "my notes"
     assert main(["card", str(ckpt), "--overwrite"]) == 0 and "my notes" not in (ckpt / "MODEL_CARD.md").read_text()
+    assert "Trained on " in (ckpt / "MODEL_CARD.md").read_text()  # the machine, and why a rebuild elsewhere differs
     extract(load_checkpoint(ckpt), ckpt / "extraction", max_examples=1, predictions=False, progress=False)
     target = ckpt / "extraction" / "validation"  # --out is a stem: this would replace the extraction itself
     before = (ckpt / "extraction" / "validation.parquet").read_bytes()

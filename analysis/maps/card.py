@@ -184,8 +184,19 @@ measured every 25 steps on the training batch (`training_log.jsonl` has every me
 python -m analysis extract checkpoints/{ckpt.name}
 python -m analysis report checkpoints/{ckpt.name} --save
 ```
-Library versions: {', '.join(f'{k} {v}' for k, v in cfg['versions'].items())}.
+Library versions: {', '.join(f'{k} {v}' for k, v in cfg['versions'].items())}.{machine_line(cfg)}
 """
+
+
+def machine_line(cfg: dict) -> str:
+    """Where it trained, and why a rebuild elsewhere differs (checkpoints from before this record have none)."""
+    m = cfg.get("machine")
+    if not isinstance(m, dict) or not m.get("cpu"):
+        return ""
+    where = f"{m['cpu']}, {m.get('threads', '?')} threads" + (f", {m['gpu']}" if m.get("gpu") else "")
+    return (f"\nTrained on {where}. A rebuild on another machine is another run of this recipe, with a seed's spread: "
+            "`auto` precision is bf16 only where the CPU has bf16 instructions, and torch draws dropout masks with "
+            "MKL's generator on Intel CPUs and with its own elsewhere.")
 
 
 def run(a) -> None:

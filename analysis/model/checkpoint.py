@@ -5,6 +5,7 @@ refuse, with a clear message, a different backbone, missing or unexpected tensor
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -32,6 +33,17 @@ def library_versions() -> dict[str, str]:
     import transformers
     return {"hyperlens": __version__, "torch": torch.__version__, "transformers": transformers.__version__,
             "safetensors": safetensors.__version__, "python": platform.python_version()}
+
+
+def machine() -> dict:
+    """What a run trained on. A rebuild elsewhere is another run of the recipe: "auto" precision is bf16 only on a CPU
+    with bf16 instructions, and torch draws dropout masks with MKL's generator on Intel CPUs and its own elsewhere."""
+    cpu = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError, StopIteration):
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    gpu = {"gpu": torch.cuda.get_device_name()} if torch.cuda.is_available() else {}
+    return {"cpu": cpu, "threads": torch.get_num_threads(), **gpu}
 
 
 def atomic_directory(path: Path, write) -> None:
@@ -77,7 +89,7 @@ def checkpoint_config(model: HyperLensModel, **sections) -> dict:
         "backbone": {"name": bb.name, "family": bb.family.name, "config_hash": bb.config_hash, "seed": bb.seed,
                      "warm_start": bb.warm_start, "d_model": bb.d_model, "n_layers": bb.n_layers},
         "tasks": model.tasks, "task_specs": model.task_specs, "target_lengths": model.target_lengths,
-        "versions": library_versions(), **sections,
+        "versions": library_versions(), "machine": machine(), **sections,
     }
 
 
@@ -127,7 +139,7 @@ def read_config(path) -> dict:
         raise CheckpointError(f"{path} was written by a newer HyperLens (format {version})")
     backbone = config.get("backbone")
     problems = [key for key in ("method", "method_config", "backbone", "tasks") if key not in config]
-    problems += [f"{key} as an object" for key in ("method_config", "training", "versions")
+    problems += [f"{key} as an object" for key in ("method_config", "training", "versions", "machine")
                  if config.get(key) is not None and not isinstance(config[key], dict)]
     if not isinstance(backbone, dict) or not all(isinstance(backbone.get(k), str) for k in ("name", "config_hash")):
         problems.append("backbone name and config_hash")
