@@ -1,7 +1,7 @@
 """A checkpoint folder's files, named once, the training time its log records, and the natural order of the layer
 names inside them.
 
-    CKPT/config.json                  method, backbone, tasks, training record, library versions
+    CKPT/config.json                  method, backbone, tasks, training record, library versions, machine
     CKPT/adapter_model.safetensors    the trainable weights only
     CKPT/metrics.json                 full validation scores (train, evaluate)
     CKPT/params.json                  trainable parameter counts (params --save)

@@ -212,7 +212,7 @@ def _await_job(key: str, name: str) -> None:
 def neighbor_columns(table: pd.DataFrame) -> dict:
     """Column widths for a neighbour table: numbers narrow, task and label as wide as their longest entry, so they
     show whole in a half-width column and the texts (target, prediction, source) start in view."""
-    fit = lambda c: min(220, 24 + 8 * int(table[c].astype(str).str.len().max()))  # noqa: E731 (about 8 px a char)
+    fit = lambda c: min(220, 24 + 8 * max(len(c), int(table[c].fillna("").astype(str).str.len().max())))  # noqa: E731 (8 px a char)
     return ({"row": st.column_config.NumberColumn(width=60), "distance": st.column_config.NumberColumn(width=80)}
             | {c: st.column_config.TextColumn(width=fit(c)) for c in ("task", "label") if c in table and len(table)})
 

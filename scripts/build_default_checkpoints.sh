@@ -25,7 +25,7 @@ for m in "${METHODS[@]}"; do
   $PY -m analysis project "$c" --dims 3             # and the others the Map page offers, so each opens at once
   $PY -m analysis project "$c" --method tsne
   $PY -m analysis report "$c" --save > /dev/null
-  $PY -m analysis params --checkpoint "$c" --save > /dev/null
+  $PY -m analysis params --checkpoint "$c" --save --overwrite > /dev/null
 done
 for m in "${METHODS[@]}"; do
   others=(); for o in "${METHODS[@]}"; do [ "$o" = "$m" ] || others+=("checkpoints/$o-builtin"); done

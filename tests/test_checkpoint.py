@@ -7,7 +7,7 @@ from safetensors.torch import load_file, save_file
 
 from analysis.errors import HyperLensError
 from analysis.model.backbone import load_backbone
-from analysis.model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from analysis.model.checkpoint import CheckpointError, load_checkpoint, read_config, save_checkpoint
 from analysis.model.hyperlens import HyperLensModel
 
 
@@ -25,6 +25,9 @@ def test_config_records_everything_needed(ckpt):
     assert cfg["backbone"]["name"] == "tiny-t5" and len(cfg["backbone"]["config_hash"]) == 16
     assert {"torch", "transformers", "safetensors", "hyperlens", "python"} <= set(cfg["versions"])
     assert cfg["machine"]["cpu"] and cfg["machine"]["threads"] >= 1  # a rebuild elsewhere is another run
+    cfg["machine"] = "edited by hand"  # informational: it never stops a checkpoint from loading
+    (path / "config.json").write_text(json.dumps(cfg))
+    assert read_config(path)["machine"] == "edited by hand"
     assert cfg["method_config"]["decoder_adapter_dim"] == 4 and cfg["metrics"] == {"average": 1.0}
     assert set(load_file(str(path / "adapter_model.safetensors"))) == set(model.trainable_state_dict())
 

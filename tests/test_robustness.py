@@ -554,6 +554,8 @@ def test_params_options_are_checked(capsys):
     assert "must be between 1 and 1000, got 0" in capsys.readouterr().err
     assert main(["params", "--method", "adapter", "--backbone", "tiny-bert2bert", "--save"]) == 2
     assert "needs --checkpoint" in capsys.readouterr().err
+    assert main(["params", "--method", "adapter", "--backbone", "tiny-bert2bert", "--overwrite"]) == 2
+    assert "goes with --save" in capsys.readouterr().err
 
 
 def test_params_save_keeps_a_params_json_that_says_something_else(trained, tmp_path, capsys):
@@ -561,7 +563,7 @@ def test_params_save_keeps_a_params_json_that_says_something_else(trained, tmp_p
     assert main(["params", "--checkpoint", str(ckpt), "--save"]) == 0
     written = (ckpt / "params.json").read_text()
     assert main(["params", "--checkpoint", str(ckpt), "--save"]) == 0
-    assert "up to date" in capsys.readouterr().out
+    assert "up to date" in capsys.readouterr().err
     (ckpt / "params.json").write_text('{"trainable": 1}')
     assert main(["params", "--checkpoint", str(ckpt), "--save"]) == 2
     assert "pass --overwrite" in capsys.readouterr().err

@@ -193,10 +193,12 @@ def machine_line(cfg: dict) -> str:
     m = cfg.get("machine")
     if not isinstance(m, dict) or not m.get("cpu"):
         return ""
-    where = f"{m['cpu']}, {m.get('threads', '?')} threads" + (f", {m['gpu']}" if m.get("gpu") else "")
-    return (f"\nTrained on {where}. A rebuild on another machine is another run of this recipe, with a seed's spread: "
-            "`auto` precision is bf16 only where the CPU has bf16 instructions, and torch draws dropout masks with "
-            "MKL's generator on Intel CPUs and with its own elsewhere.")
+    where = ", ".join(str(x) for x in (m["cpu"], m.get("vendor"), f"{m.get('threads', '?')} threads", m.get("gpu")) if x)
+    masks = ("the GPU's generator" if m.get("gpu") else
+             "MKL's generator on Intel CPUs and torch's own on others, so CPUs of different vendors draw different ones")
+    return (f"\nTrained on {where}, in {cfg.get('training', {}).get('precision', 'fp32')}. A rebuild on another kind "
+            f"of machine is another run of this recipe, with a seed's spread: `--precision auto` picks bf16 only "
+            f"where the hardware runs it fast, and dropout masks come from {masks}.")
 
 
 def run(a) -> None:

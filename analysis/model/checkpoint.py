@@ -36,14 +36,25 @@ def library_versions() -> dict[str, str]:
 
 
 def machine() -> dict:
-    """What a run trained on. A rebuild elsewhere is another run of the recipe: "auto" precision is bf16 only on a CPU
-    with bf16 instructions, and torch draws dropout masks with MKL's generator on Intel CPUs and its own elsewhere."""
-    cpu = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError, StopIteration):
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    gpu = {"gpu": torch.cuda.get_device_name()} if torch.cuda.is_available() else {}
-    return {"cpu": cpu, "threads": torch.get_num_threads(), **gpu}
+    """What a run trained on, for the record: a rebuild elsewhere is another run of the recipe ("auto" precision
+    follows the hardware's bf16 support; torch draws CPU dropout masks with MKL's generator on Intel CPUs only).
+    Informational: nothing here may stop a save."""
+    info = {"cpu": platform.machine(), "threads": torch.get_num_threads()}
+    first: dict[str, str] = {}  # the first processor's fields
+    with contextlib.suppress(OSError, UnicodeDecodeError), open("/proc/cpuinfo") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            first.setdefault(key.strip(), value.strip())
+    info["cpu"] = first.get("model name") or info["cpu"]
+    if first.get("vendor_id"):
+        info["vendor"] = first["vendor_id"]
+    try:
+        info["bf16"] = bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+        if torch.cuda.is_available():
+            info["gpu"] = torch.cuda.get_device_name()
+    except Exception:  # noqa: BLE001 (a private torch helper gone, a driver error: the record is only a record)
+        pass
+    return info
 
 
 def atomic_directory(path: Path, write) -> None:
@@ -139,7 +150,7 @@ def read_config(path) -> dict:
         raise CheckpointError(f"{path} was written by a newer HyperLens (format {version})")
     backbone = config.get("backbone")
     problems = [key for key in ("method", "method_config", "backbone", "tasks") if key not in config]
-    problems += [f"{key} as an object" for key in ("method_config", "training", "versions", "machine")
+    problems += [f"{key} as an object" for key in ("method_config", "training", "versions")
                  if config.get(key) is not None and not isinstance(config[key], dict)]
     if not isinstance(backbone, dict) or not all(isinstance(backbone.get(k), str) for k in ("name", "config_hash")):
         problems.append("backbone name and config_hash")

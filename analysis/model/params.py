@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -69,15 +70,17 @@ def save(report: dict, path: Path, overwrite: bool) -> None:
     if path.is_file() and not overwrite:
         try:
             if json.loads(path.read_text()) == json.loads(json.dumps(report)):
-                print(f"{path} is up to date")
+                print(f"{path} is up to date", file=sys.stderr)
                 return
         except ValueError:
             pass
         raise HyperLensError(f"{path} already exists and differs from this count; pass --overwrite to replace it")
-    print(f"wrote {write_json(report, check_output_file(path, overwrite=True))}")
+    print(f"wrote {write_json(report, check_output_file(path, overwrite=True))}", file=sys.stderr)
 
 
 def run(a) -> None:
+    if a.overwrite and not a.save:
+        raise ValueError("--overwrite replaces CKPT/params.json, so it goes with --save")
     if a.checkpoint:  # the exact configuration a checkpoint was trained with
         from .checkpoint import read_config
         cfg = read_config(a.checkpoint)
