@@ -106,15 +106,20 @@ def main() -> None:
         print(median_time(make_step(a.one, a.batch, a.source_length, a.target_length, configs[a.one], a.precision,
                                     a.batches), a.repeats))
         return
-    best = {m: float("inf") for m in a.methods}
+    times = {m: [] for m in a.methods}
     for _ in range(a.rounds):  # interleave so drift in machine load hits every method alike
         for m in a.methods:
-            best[m] = min(best[m], time_one(m, a))
+            times[m].append(time_one(m, a))
+    best = {m: min(t) for m, t in times.items()}
     print(ratio_table(f"training step, MiniLM bert2bert, {a.configs} configs, batch {a.batch}, source "
                       f"{a.source_length}, target {a.target_length}, {a.precision}, {a.allocator} allocator, {a.batches} batches "
                       f"({torch.get_num_threads()} threads, "
                       "a fresh process per measurement)",
                       [(m, best[m]) for m in a.methods], baseline="adapter", targets=TARGETS))
+    if "adapter" in times and a.rounds > 1:  # the spread a single run's ratio carries on this machine
+        print("each round against that round's adapter: " + "; ".join(
+            f"{m} " + ", ".join(f"{t / b:.3f}" for t, b in zip(times[m], times["adapter"]))
+            for m in a.methods if m != "adapter"))
 
 
 if __name__ == "__main__":
