@@ -212,7 +212,8 @@ def _await_job(key: str, name: str) -> None:
 def neighbor_columns(table: pd.DataFrame) -> dict:
     """Column widths for a neighbour table: numbers narrow, task and label as wide as their longest entry, so they
     show whole in a half-width column and the texts (target, prediction, source) start in view."""
-    fit = lambda c: min(220, 24 + 8 * max(len(c), int(table[c].fillna("").astype(str).str.len().max())))  # noqa: E731 (8 px a char)
+    def fit(column: str) -> int:  # about 8 px a character, header included
+        return min(220, 24 + 8 * max(len(column), int(table[column].fillna("").astype(str).str.len().max())))
     return ({"row": st.column_config.NumberColumn(width=60), "distance": st.column_config.NumberColumn(width=80)}
             | {c: st.column_config.TextColumn(width=fit(c)) for c in ("task", "label") if c in table and len(table)})
 

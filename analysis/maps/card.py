@@ -193,7 +193,8 @@ def machine_line(cfg: dict) -> str:
     m = cfg.get("machine")
     if not isinstance(m, dict) or not m.get("cpu"):
         return ""
-    where = ", ".join(str(x) for x in (m["cpu"], m.get("vendor"), f"{m.get('threads', '?')} threads", m.get("gpu")) if x)
+    parts = (m["cpu"], m.get("vendor"), f"{m.get('threads', '?')} threads", m.get("gpu"))
+    where = ", ".join(str(x) for x in parts if x)
     masks = ("the GPU's generator" if m.get("gpu") else
              "MKL's generator on Intel CPUs and torch's own on others, so CPUs of different vendors draw different ones")
     return (f"\nTrained on {where}, in {cfg.get('training', {}).get('precision', 'fp32')}. A rebuild on another kind "
