@@ -66,7 +66,7 @@ def count(method: str, backbone: str | None = None, n_tasks: int = 8, config: di
 
 def save(report: dict, path: Path, overwrite: bool) -> None:
     """Write params.json; one that says something else (edited, or from other code) only with --overwrite."""
-    from analysis.files import check_output_file, write_json
+    from analysis.files import write_json
     if path.is_file() and not overwrite:
         try:
             if json.loads(path.read_text()) == json.loads(json.dumps(report)):
@@ -75,7 +75,7 @@ def save(report: dict, path: Path, overwrite: bool) -> None:
         except ValueError:
             pass
         raise HyperLensError(f"{path} already exists and differs from this count; pass --overwrite to replace it")
-    print(f"wrote {write_json(report, check_output_file(path, overwrite=True))}", file=sys.stderr)
+    print(f"wrote {write_json(report, path)}", file=sys.stderr)  # a folder in its place is refused there
 
 
 def run(a) -> None:

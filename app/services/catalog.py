@@ -93,8 +93,8 @@ TRAILING = ("task kNN", "label kNN", "trainable", "minutes", "note")
 
 
 def ranking(paths: dict[str, Path]) -> pd.DataFrame:
-    """One row per checkpoint, the most tasks first, then the best average (over its own tasks): each task's score (the mean of its metrics, as the average
-    takes it), how well the conditioning embedding clusters by task and by label within a task ("task kNN", "label
+    """One row per checkpoint, the most tasks first, then the best average (over its own tasks): each task's score
+    (the mean of its metrics, as the average takes it), how well the conditioning embedding clusters by task and by label within a task ("task kNN", "label
     kNN": kNN accuracy, its shuffled-label baseline in parentheses), trainable parameters and training minutes."""
     rows = []
     for name, path in paths.items():
@@ -114,7 +114,6 @@ def ranking(paths: dict[str, Path]) -> pd.DataFrame:
     tasks = sorted(set(table.columns) - set(LEADING) - set(TRAILING))  # a later run's own task joins the others
     table = table.reindex(columns=[c for c in (*LEADING, *tasks, *TRAILING) if c in table.columns or c in LEADING])
     return table.sort_values(["tasks", "average"], ascending=False, na_position="last")
-
 
 
 NOT_METHODS = {"__init__", "base", "layers", "registry"}  # analysis/model/methods modules that define no method

@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from analysis.data.tasks import known_tasks
+from analysis.data.tasks.custom import check_target_is_not_input
 from analysis.data.tasks.io import DataError, csv_rows, decode_text, jsonl_objects
 from analysis.errors import HyperLensError
 from app import config
@@ -90,9 +91,10 @@ def validate(data: bytes, filename: str, task: str, input_col: str, target_col: 
         raise UploadError(f"task name {task!r}: use lowercase letters, digits and '_', starting with a letter")
     if task in known_tasks():
         raise UploadError(f"task name {task!r} is a builtin task; pick another name")
-    if target_col and target_col in input_col.split("+"):
-        raise UploadError(f"{filename}: column {target_col!r} is both an input and the target, so the model would only "
-                          "learn to copy it; pick another target column")
+    try:
+        check_target_is_not_input(filename, input_col, target_col)
+    except ValueError as e:
+        raise UploadError(str(e)) from None
     columns = [*input_col.split("+"), target_col, *([label_col] if label_col else [])]
     check_columns(read_table(data, filename), filename, columns)
 

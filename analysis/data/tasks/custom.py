@@ -123,6 +123,13 @@ class CustomTask(Task):
 FORM = "name=path/to/file.csv:input_col[+input_col...],target_col[,label_col][:value=word,...]"
 
 
+def check_target_is_not_input(where: str, inputs: str, target: str) -> None:
+    """A target column that is also an input ("a+b" form) would only teach the model to copy it."""
+    if target and target in inputs.split("+"):
+        raise ValueError(f"{where}: column {target!r} is both an input and the target, so the model would only learn to "
+                         "copy it; pick another target column")
+
+
 def parse_custom_task(text: str) -> CustomTask:
     """The CLI form (FORM) -> CustomTask."""
     name, _, rest = text.partition("=")
@@ -137,7 +144,5 @@ def parse_custom_task(text: str) -> CustomTask:
     columns, name = columns.split(","), name.strip()
     if not name or not path or len(columns) not in (2, 3) or not all(columns) or "" in columns[0].split("+"):
         raise ValueError(f"bad custom task {text!r}: expected {FORM}")
-    if columns[1] in columns[0].split("+"):  # checked for new tasks only: a saved spec still loads
-        raise ValueError(f"custom task {name}: column {columns[1]!r} is both an input and the target, so the model "
-                         "would only learn to copy it; pick another target column")
+    check_target_is_not_input(f"custom task {name}", columns[0], columns[1])  # new tasks only: a saved spec still loads
     return CustomTask(name.strip(), path, *columns, label_names=label_names)
