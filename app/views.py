@@ -126,15 +126,21 @@ def color_values(view: MapView, color_by: str) -> pd.Series:
     return view.ext.meta[color_by]
 
 
+def sample_note(view: MapView) -> str:
+    """What draw_map says above a map it samples (more than maps.MAX_POINTS points), else ""."""
+    n, shown = len(view.ext.meta), len(maps.stratified_sample(view.ext.meta))
+    return f"Showing {shown:,} of {n:,} points, sampled per task." if shown < n else ""
+
+
 def draw_map(view: MapView, key: str, *, active=None, hidden=frozenset(), highlight=None, highlight_name="selected",
-             overlays=(), height: int = 600) -> None:
+             overlays=(), height: int = 600, note: bool = True) -> None:
     """The map chart, selectable (read selections with pending_selection(key)); above maps.MAX_POINTS points
-    a task-stratified sample is drawn."""
+    a task-stratified sample is drawn, with sample_note above it unless `note` is False (a caller that shows it)."""
     meta = view.ext.meta
     cats = figures.categories(color_values(view, state.color_by()))
     shown = maps.stratified_sample(meta)
-    if len(shown) < len(meta):
-        st.caption(f"Showing {len(shown):,} of {len(meta):,} points, sampled per task.")
+    if note and len(shown) < len(meta):
+        st.caption(sample_note(view))
     pick = lambda a: None if a is None else np.asarray(a)[shown]  # noqa: E731
     fig = figures.map_figure(meta.iloc[shown], view.coords[shown], cats.iloc[shown].reset_index(drop=True),
                              active=pick(active), hidden=hidden, highlight=pick(highlight),

@@ -130,6 +130,16 @@ def test_methods_ranks_every_checkpoint_and_shows_two(app, app_env):  # noqa: F8
     assert len(at.session_state["linked_ids"]) == 2
 
 
+def test_methods_names_a_sampled_map_in_its_caption_row_so_both_maps_start_level(app, monkeypatch):
+    from app.services import maps
+    sample = maps.stratified_sample
+    monkeypatch.setattr(maps, "stratified_sample", lambda meta, max_points=10, seed=0: sample(meta, max_points, seed))
+    at = app("methods")
+    notes = [c.value for c in at.caption if "sampled per task" in c.value]
+    assert len(notes) == 2 and all(n.startswith("**") for n in notes)  # in each side's caption, not on its own line
+    assert len(charts(at)) == 2
+
+
 def test_missing_extraction_says_how_to_create_it(app, app_env):  # noqa: F811
     bare = app_env["runs"] / "no-extraction"
     bare.mkdir(exist_ok=True)

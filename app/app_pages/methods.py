@@ -58,10 +58,11 @@ with views.friendly_errors():
                     draw(i, *s)
 
     def caption(i, ckpt, ext, view):
-        st.caption(f"**{ext.info['method']}** · " + views.map_caption(view))
+        st.caption(f"**{ext.info['method']}** · " + views.map_caption(view) + " " + views.sample_note(view))
 
     def map_(i, ckpt, ext, view):
-        views.draw_map(view, f"methods_map_{i}", highlight=ext.meta["id"].isin(linked).to_numpy(), height=460)
+        views.draw_map(view, f"methods_map_{i}", highlight=ext.meta["id"].isin(linked).to_numpy(), height=460,
+                       note=False)  # in the caption row, so a sampled side's map starts level with the other
 
     def metrics(i, ckpt, ext, view):
         st.markdown("**Validation metrics**")
