@@ -170,11 +170,25 @@ def pending_selection(key: str, n: int) -> list[int] | None:
     return rows or None
 
 
+METHOD_NAMES = {"umap": "UMAP", "pca": "PCA", "tsne": "t-SNE"}
+
+
+def vector_name(column: str) -> str:
+    if column == "embedding":
+        return "conditioning embedding"
+    stack, layer = column.removeprefix("params.").split(".")
+    return f"generated parameters · {stack} layer {layer}"
+
+
 def map_caption(view: MapView) -> str:
+    """The vector and every setting that shapes the map, so two maps with different settings never read alike."""
     s = view.projection.settings
+    knobs = {"umap": f" (n_neighbors {s.n_neighbors}, min_dist {s.min_dist:g})",
+             "tsne": f" (perplexity {s.perplexity:g})"}.get(s.method, "")
     extra = f", PCA-{s.pca_dims} first" if s.pca_dims and s.method != "pca" else ""
+    seed = "" if s.method == "pca" else f", seed {s.seed}"  # PCA is deterministic
     cached = " (cached)" if view.projection.from_cache else ""
-    return (f"{view.vector} · {s.method.upper()} {s.n_components}-D{extra}, seed {s.seed}{cached} · "
+    return (f"{vector_name(view.vector)} · {METHOD_NAMES[s.method]} {s.n_components}-D{knobs}{extra}{seed}{cached} · "
             f"n={len(view.coords):,} · legend: click hides, double-click isolates")
 
 
@@ -183,7 +197,7 @@ def projection_status(view: MapView) -> None:
     if view.exact:
         return
     wanted, manager = state.map_settings()[1], state.projections()
-    X, name = view.ext.vectors(view.vector), wanted.method.upper()
+    X, name = view.ext.vectors(view.vector), METHOD_NAMES[wanted.method]
     key = manager.key(X, wanted)
     status = manager.status(key)
     if status.state == "running":

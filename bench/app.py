@@ -191,7 +191,7 @@ def start_fit(driver, app) -> None:
     click(driver, "//summary[.//p[normalize-space()='Projection']]")
     radio(driver, "Method", "tsne")
     radio(driver, "Dimensions", "3")
-    click(driver, "//button[normalize-space()='Compute TSNE']")
+    click(driver, "//button[normalize-space()='Compute t-SNE']")
     browser.wait_for(driver, "//*[contains(normalize-space(), 'so far')]", timeout=30)
     browser.wait_map(driver)
 

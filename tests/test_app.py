@@ -165,13 +165,13 @@ def test_slow_projection_runs_in_the_background_then_replaces_pca(app):
     at = app()
     at.radio(key="map_method").set_value("tsne").run()  # t-SNE: a slow fit that needs no numba compile
     assert any("not computed yet" in i.value for i in at.info)
-    next(b for b in at.button if b.label == "Compute TSNE").click().run()
+    next(b for b in at.button if b.label == "Compute t-SNE").click().run()
     ckpt = Ckpt.at(NAME, Path(state.checkpoint_paths()[NAME]))
     X = state.extraction(ckpt).vectors("embedding")
     state.projections().result(state.projections().key(X, ProjectionSettings(method="tsne")), timeout=240)
     at.run()
     assert_clean(at)
-    assert any("TSNE 2-D" in c.value for c in at.caption)
+    assert any("t-SNE 2-D (perplexity 30)" in c.value for c in at.caption)
 
 
 def test_a_background_fit_can_be_cancelled(app, monkeypatch):
@@ -184,7 +184,7 @@ def test_a_background_fit_can_be_cancelled(app, monkeypatch):
     at = app()
     at.radio(key="map_method").set_value("tsne").run()
     at.radio(key="map_dims").set_value(3).run()  # a map no other test computes
-    next(b for b in at.button if b.label == "Compute TSNE").click().run()
+    next(b for b in at.button if b.label == "Compute t-SNE").click().run()
     ckpt = Ckpt.at(NAME, Path(state.checkpoint_paths()[NAME]))
     manager = state.projections()
     key = manager.key(state.extraction(ckpt).vectors("embedding"), ProjectionSettings(method="tsne", n_components=3))
@@ -200,7 +200,7 @@ def test_map_of_generated_parameters(app):
     at = app()
     at.selectbox(key="map_vector").select("params.decoder.1").run()
     assert_clean(at)
-    assert any(c.value.startswith("params.decoder.1 · PCA") for c in at.caption)
+    assert any(c.value.startswith("generated parameters · decoder layer 1 · PCA 2-D") for c in at.caption)
 
 
 def test_compare_frames_a_typed_input_by_its_task_and_says_when_a_and_b_share_one_vector(app):

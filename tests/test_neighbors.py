@@ -7,6 +7,7 @@ from analysis.maps.neighbors import (
     compare_params,
     compare_vectors,
     natural_key,
+    order_keys,
     shared_neighbors,
 )
 
@@ -32,6 +33,20 @@ def test_query_matches_brute_force_and_excludes_self():
     np.testing.assert_allclose(dist, np.sort(full, axis=1)[:, :5], atol=1e-5)
     one_ids, one_dist = index.query(X[3], 4)
     assert one_ids.shape == (4,) and one_ids[0] == 3 and one_dist[0] == pytest.approx(0, abs=1e-6)
+
+
+def test_equal_vectors_tie_to_the_lower_rows_whatever_rounding_the_blas_gave_them(monkeypatch):
+    """A per-task method gives a task one vector; its rows' neighbours must not depend on the BLAS's last bit."""
+    rng = np.random.default_rng(0)
+    X = np.repeat(rng.normal(size=(2, 16)), 6, axis=0).astype(np.float32)  # two groups of 6 equal vectors
+    index = NeighborIndex(X)
+    exact = index._distances(index.X)
+    noisy = exact + rng.uniform(-2e-7, 2e-7, exact.shape).astype(np.float32)  # another thread count's rounding
+    for d in (exact, noisy):
+        monkeypatch.setattr(index, "_distances", lambda Q, d=d: d.copy())
+        ids, _ = index.query(index.X, 3, exclude=np.arange(12))
+        assert ids[0].tolist() == [1, 2, 3] and ids[1].tolist() == [0, 2, 3] and ids[7].tolist() == [6, 8, 9]
+    assert order_keys(np.array([[np.inf, 0.5, 0.0]], np.float32)).argsort().tolist() == [[2, 1, 0]]
 
 
 def test_reference_point_lands_on_its_own_position(two_clusters):

@@ -76,6 +76,17 @@ def test_clusters_and_format(nested, report):
         assert needle in text
 
 
+def test_a_cluster_of_unlabelled_inputs_is_named_so_not_by_its_few_labelled_rows(nested):
+    X, facets = nested
+    label = np.array(facets["label"], dtype=object)
+    task0 = np.asarray(facets["task"]) == facets["task"][0]
+    label[task0] = None  # a generation task: no labels...
+    label[np.flatnonzero(task0)[:2]] = "stray"  # ...but for two of its rows
+    clusters = cluster_report(X, {**facets, "label": label})["clusters"]
+    mostly_unlabelled = next(c for c in clusters if c["task"] == facets["task"][0])
+    assert mostly_unlabelled["label"] == "(none)" and mostly_unlabelled["label_purity"] > 0.95
+
+
 def test_label_baseline_is_shuffled_within_task_like_the_score():
     """Labels named per task ("sentiment: positive", "topic: sports"): kNN finds the task, so a baseline that shuffles
     labels across tasks would sit far below chance within a task and flatter the score."""

@@ -9,7 +9,18 @@ import numpy as np
 from analysis.layout import natural_key
 
 _CHUNK_ELEMENTS = 1 << 23  # similarity block size (rows x n): ~32 MB of float32 per query chunk
-_ZERO_DISTANCE = 1e-6  # float32 rounding leaves a point's distance to itself at ~1e-7, not 0
+ZERO_DISTANCE = 1e-6  # float32 rounding leaves a point's distance to itself at ~1e-7, not 0
+_LAST = np.iinfo(np.int64).max
+
+
+def order_keys(d: np.ndarray) -> np.ndarray:
+    """Integer sort keys for a (queries, n) distance block: the distance on a ZERO_DISTANCE grid, then the row.
+    Equal vectors (a per-task method gives a whole task one) then tie exactly whatever rounding the BLAS and its
+    thread count gave their products, and ties go to the lower row: the same neighbours on every machine."""
+    n = d.shape[1]
+    finite = np.isfinite(d)
+    keys = np.rint(np.where(finite, np.minimum(d, 1e6), 0) / ZERO_DISTANCE).astype(np.int64) * n + np.arange(n)
+    return np.where(finite, keys, _LAST)
 
 
 def unit_rows(X: np.ndarray) -> np.ndarray:
@@ -18,7 +29,7 @@ def unit_rows(X: np.ndarray) -> np.ndarray:
 
 
 class NeighborIndex:
-    """Exact k-NN by brute force: one matrix product per query chunk, then argpartition."""
+    """Exact k-NN by brute force: one matrix product per query chunk, then argpartition; ties go to the lower row."""
 
     def __init__(self, X: np.ndarray, metric: str = "cosine"):
         if metric not in ("cosine", "euclidean"):
@@ -55,11 +66,11 @@ class NeighborIndex:
             d = self._distances(Q[rows])
             if skip is not None:
                 d[np.arange(len(d)), skip[rows]] = np.inf
-            part = np.argpartition(d, k - 1, axis=1)[:, :k] if k < d.shape[1] else np.tile(np.arange(k), (len(d), 1))
-            part_d = np.take_along_axis(d, part, axis=1)
-            order = np.argsort(part_d, axis=1, kind="stable")
-            indices[rows] = np.take_along_axis(part, order, axis=1)
-            distances[rows] = np.maximum(np.take_along_axis(part_d, order, axis=1), 0)
+            keys = order_keys(d)
+            part = np.argpartition(keys, k - 1, axis=1)[:, :k] if k < d.shape[1] else np.tile(np.arange(k), (len(d), 1))
+            part = np.take_along_axis(part, np.argsort(np.take_along_axis(keys, part, axis=1), axis=1), axis=1)
+            indices[rows] = part
+            distances[rows] = np.maximum(np.take_along_axis(d, part, axis=1), 0)
         return (indices[0], distances[0]) if single else (indices, distances)
 
 
@@ -84,9 +95,9 @@ class KnnPlacer:
     def place(self, x: np.ndarray) -> Placement:
         single = np.ndim(x) == 1
         ids, dist = self.index.query(np.atleast_2d(x), self.k)
-        exact = dist <= _ZERO_DISTANCE
+        exact = dist <= ZERO_DISTANCE
         # A query that coincides with reference points takes their position exactly (no 1/0).
-        weights = np.where(exact.any(1, keepdims=True), exact, 1.0 / np.maximum(dist, _ZERO_DISTANCE))
+        weights = np.where(exact.any(1, keepdims=True), exact, 1.0 / np.maximum(dist, ZERO_DISTANCE))
         weights = weights / weights.sum(1, keepdims=True)
         neighbor_coords = self.coords_ref[ids]  # (m, k, dims)
         coords = np.einsum("mk,mkd->md", weights, neighbor_coords).astype(np.float32)

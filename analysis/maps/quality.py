@@ -13,9 +13,10 @@ import pandas as pd
 
 from analysis.layout import natural_key
 
-from .neighbors import NeighborIndex, unit_rows
+from .neighbors import ZERO_DISTANCE, NeighborIndex, unit_rows
 
 FACETS = ("task", "label", "output_type")  # what the conditioning embedding is expected to cluster by
+NO_CLASS = "(none)"  # a cluster table's name for rows outside a facet (no label)
 
 DIGITS = 4
 
@@ -115,14 +116,16 @@ def _majority(codes: np.ndarray, classes: list[str]) -> tuple[str | None, float 
 
 
 def _cluster_table(assignments: np.ndarray, task: Facet | None, label: Facet | None) -> list[dict]:
-    """One row per cluster (-1 = HDBSCAN's unclustered points), largest first."""
+    """One row per cluster (-1 = HDBSCAN's unclustered points), largest first. Rows outside a facet (no label:
+    generation tasks) count as its class NO_CLASS, so a cluster of unlabelled inputs is not named by a stray few."""
     described = [(name, f, f.codes_per_row(len(assignments))) for name, f in (("task", task), ("label", label)) if f]
     table = []
     for cluster_id in np.unique(assignments):
         in_cluster = assignments == cluster_id
         row = {"id": int(cluster_id), "size": int(in_cluster.sum())}
         for name, facet, codes in described:
-            majority, purity = _majority(codes[in_cluster & (codes >= 0)], facet.classes)
+            members = codes[in_cluster]
+            majority, purity = _majority(np.where(members >= 0, members, len(facet.classes)), [*facet.classes, NO_CLASS])
             row[name], row[f"{name}_purity"] = majority, _round(purity)
         table.append(row)
     return sorted(table, key=lambda r: (r["id"] == -1, -r["size"], r["id"]))
@@ -158,7 +161,10 @@ def _map_trustworthiness(X_unit: np.ndarray, coords_2d: np.ndarray, sample_rows:
     if len(sample_rows) <= 2 * k + 1:  # sklearn needs n_neighbors < n / 2
         return None
     coords = np.asarray(coords_2d, dtype=np.float32)[sample_rows]
-    return trustworthiness(X_unit[sample_rows], coords, n_neighbors=k, metric="cosine")
+    X = X_unit[sample_rows]
+    # cosine distances on the kNN's grid, so equal vectors tie exactly and rank alike on any BLAS and thread count
+    D = np.maximum(np.rint((1.0 - X @ X.T) / ZERO_DISTANCE), 0) * ZERO_DISTANCE
+    return trustworthiness(D, coords, n_neighbors=k, metric="precomputed")
 
 
 def cluster_report(
@@ -241,8 +247,8 @@ EXPLAIN = ("kNN accuracy: how often the k nearest neighbours' majority has the p
            "labelled instances (neighbours may come from other tasks); the within-task table takes neighbours within "
            "each task and averages the tasks. Each draws its own shuffle, so equal scores can have baselines a "
            "hundredth or so apart.")
-CLUSTERS_EXPLAIN = ("Each cluster's most common task and label, and their share of it (purity); tied ones are joined "
-                    "by '='.")
+CLUSTERS_EXPLAIN = ("Each cluster's most common task and label, and their share of the cluster (purity); tied ones are "
+                    f"joined by '='. {NO_CLASS}: inputs with no label (generation tasks such as QA or slots).")
 
 
 def score_pair(value: float | None, base: float | None) -> str:

@@ -12,10 +12,11 @@ CHART = "map_chart"
 
 def projection_controls(ext) -> None:
     with st.expander("Projection", expanded=False):
-        c = st.columns(5)
+        c = st.columns([3, 2.2, 1.2, 1.2, 1])  # the vector's names are long
         state.sticky(c[0].selectbox, "Vector", "map_vector", "embedding", options=["embedding", *ext.param_columns],
-                     format_func=vector_name, help=vector_help(ext))
-        method = state.sticky(c[1].radio, "Method", "map_method", "umap", options=list(METHODS), horizontal=True)
+                     format_func=views.vector_name, help=vector_help(ext))
+        method = state.sticky(c[1].radio, "Method", "map_method", "umap", options=list(METHODS), horizontal=True,
+                              format_func=views.METHOD_NAMES.get)
         state.sticky(c[2].radio, "Dimensions", "map_dims", 2, options=[2, 3], horizontal=True)
         state.sticky(c[3].checkbox, "PCA-50 first", "map_pca50", False, disabled=method == "pca")
         state.sticky(c[4].number_input, "Seed", "map_seed", 0, min_value=0, step=1)
@@ -26,13 +27,6 @@ def projection_controls(ext) -> None:
             state.sticky(c[0].slider, "perplexity", "map_perplexity", 30.0, min_value=5.0, max_value=100.0, step=5.0)
 
 
-def vector_name(column: str) -> str:
-    if column == "embedding":
-        return "conditioning embedding"
-    stack, layer = column.removeprefix("params.").split(".")
-    return f"generated parameters · {stack} layer {layer}"
-
-
 def vector_help(ext) -> str:
     return (f"**Conditioning embedding**: {ext.info.get('conditioning', 'the vector the method conditions on')}, "
             f"{ext.info.get('embedding_dim', '?')} dimensions. **Generated parameters · decoder layer N** "
@@ -41,7 +35,9 @@ def vector_help(ext) -> str:
             f"{ext.info.get('param_dims', '?')} dimensions, which keeps inner products in expectation.")
 
 
-def filters(meta, cats) -> tuple[np.ndarray, frozenset]:
+def filters(meta, cats, hide_key: str | None) -> tuple[np.ndarray, frozenset]:
+    """(rows the facets and search keep, colour categories to hide). `hide_key` gives the hide picker its own
+    state, so hidden k-means clusters, whose numbers mean nothing across checkpoints or vectors, stay behind."""
     with st.expander("Filter and search", expanded=False):
         cols = st.columns(len(selection.FACETS))
         chosen = {f: col.multiselect(f.replace("_", " "), selection.facet_options(meta, f), format_func=str)
@@ -49,20 +45,22 @@ def filters(meta, cats) -> tuple[np.ndarray, frozenset]:
         c1, c2, c3 = st.columns([3, 1, 3])
         query = c1.text_input("Search inputs", placeholder="substring, or a regex")
         regex = c2.checkbox("regex")
-        hidden = c3.multiselect("Hide categories", sorted(cats.unique()))
+        hidden = c3.multiselect("Hide categories", sorted(cats.unique()), key=hide_key)
         mask = selection.filter_mask(meta, chosen, query, regex)
         narrowed = bool(query) or any(chosen.values())
         if narrowed and not mask.any():
             st.warning("No input matches these filters" + (f" and the search {query!r}" if query else "")
                        + ": every point is greyed out.")
-        if narrowed and 0 < mask.sum() < len(mask) and st.button(f"Select all {mask.sum():,} matches"):
-            st.session_state[keys.SELECTION] = meta["row"][mask].tolist()
+        shown = mask & ~cats.isin(hidden).to_numpy()  # hidden points are not drawn, so they cannot be selected
+        if narrowed and 0 < shown.sum() < len(mask) and st.button(f"Select all {shown.sum():,} matches"):
+            st.session_state[keys.SELECTION] = meta["row"][shown].tolist()
     return mask, frozenset(hidden)
 
 
 def selection_panel(meta, sel: list[int]) -> None:
     if not sel:
-        st.caption("Lasso, box or click points to select them (3-D maps: switch to 2-D to select).")
+        st.caption("Lasso or box points to select them; to select by clicking, switch the chart's toolbar to pan or "
+                   "zoom first (3-D maps: switch to 2-D to select).")
         return
     rows = meta[meta["row"].isin(sel)]
     err = selection.error_rate(rows)
@@ -95,7 +93,8 @@ def map_section(ckpt, ext) -> None:
     view = views.current_map(ckpt, ext)
     views.projection_status(view)
     cats = figures.categories(views.color_values(view, color_by))
-    active, hidden = filters(ext.meta, cats)
+    hide_key = f"map_hidden.{ckpt.name}.{view.vector}" if color_by == "cluster" else None
+    active, hidden = filters(ext.meta, cats, hide_key)
     if (rows := views.pending_selection(CHART, len(ext.meta))) is not None:
         st.session_state[keys.SELECTION] = [r for r in rows if active[r]]  # muted points do not join a selection
     sel = st.session_state.setdefault(keys.SELECTION, [])
@@ -110,5 +109,5 @@ with views.friendly_errors():
     ckpt, ext = views.require_extraction()
     st.header(f"Map · {ckpt.name}")
     st.caption(f"{ext.info['method']}: each point is one validation input, placed by its conditioning vector "
-               f"({ext.info['conditioning']}).")
+               f"({ext.info['conditioning']}) or, under Projection, by one layer's generated parameters.")
     map_section(ckpt, ext)
