@@ -3,6 +3,7 @@ the commands that work on a checkpoint's extraction."""
 from __future__ import annotations
 
 import argparse
+import re
 
 
 def out_of_range(value, lo, hi) -> str | None:
@@ -26,6 +27,14 @@ def number(kind: type = int, lo=None, hi=None):
     return parse
 
 
+def split_name(text: str) -> str:
+    """An argparse `type` for a dataset split: a plain name, since it also names the files written for it."""
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", text):
+        raise argparse.ArgumentTypeError(f"expected a split name such as validation or train (letters, digits, _ "
+                                         f"and -), got {text!r}")
+    return text
+
+
 def checkpoint_command(sub: argparse._SubParsersAction, name: str, help: str, run,
                        vector: bool = True) -> argparse.ArgumentParser:
     """`name CKPT [--vector V] [--split S]`: a command on a checkpoint's extraction."""
@@ -33,6 +42,6 @@ def checkpoint_command(sub: argparse._SubParsersAction, name: str, help: str, ru
     p.add_argument("checkpoint")
     if vector:
         p.add_argument("--vector", default="embedding", help="embedding or a params.<stack>.<layer> column")
-    p.add_argument("--split", default="validation")
+    p.add_argument("--split", default="validation", type=split_name)
     p.set_defaults(run=run)
     return p

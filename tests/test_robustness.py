@@ -115,6 +115,9 @@ def test_a_task_without_its_own_data_folder_is_an_error(tmp_path):
     assert find_split_file(tmp_path / "sst2", "train", subdir="sst2").name == "train.jsonl"
     with pytest.raises(DataError, match="no folder cola/ for task cola"):
         get_task("cola").load("train", data_dir=str(tmp_path / "sst2"))
+    (tmp_path / "validation.jsonl").write_text('{"sentence": "another task", "label": 0}\n')  # beside, not in, sst2/
+    with pytest.raises(DataError, match="sst2: no validation"):  # the task's folder lacks the split: no fallback
+        find_split_file(tmp_path, "validation", subdir="sst2")
 
 
 @pytest.mark.parametrize("option,value,message", [
@@ -741,3 +744,17 @@ def test_training_warns_when_validation_labels_never_occur_in_training(tmp_path,
           progress=False)
     assert ("warning: task mine: 3 of its 6 validation examples have a label that no training example has"
             in capsys.readouterr().out)
+
+
+# --- a third probe (75 cases) ---
+
+def test_a_split_is_a_plain_name_and_report_json_holds_only_the_validation_embedding(trained, capsys):
+    config = (trained / "config.json").read_text()
+    for command in ("extract", "report", "project", "evaluate"):
+        with pytest.raises(SystemExit):  # argparse: one usage line, exit 2
+            main([command, str(trained), "--split", "../config"])
+        assert "expected a split name" in capsys.readouterr().err
+    assert (trained / "config.json").read_text() == config
+    for option in (["--split", "train"], ["--vector", "params.decoder.0"]):
+        assert main(["report", str(trained), "--save", *option]) == 2
+        assert "is printed only" in capsys.readouterr().err

@@ -17,6 +17,7 @@ from analysis.files import atomic_path, read_json, write_json
 from analysis.layout import CARD, CONFIG, METRICS, PARAMS, TRAINING_LOG, log_records, report_file, training_seconds
 
 from . import quality
+from .report import saved_report
 
 
 def _json(path: Path) -> dict | None:
@@ -127,7 +128,7 @@ def build_card(ckpt: Path, others: list[Path], baseline: dict[str, float] | None
     names = [ckpt, *others]
     label = {p: p.name if [q.name for q in names].count(p.name) == 1 else f"{p.parent.name}/{p.name}" for p in names}
     metrics = {label[p]: _json(p / METRICS) for p in names if (p / METRICS).exists()}
-    reports = {label[p]: _json(report_file(p)) for p in names if report_file(p).exists()}
+    reports = {label[p]: r for p in names if (r := saved_report(p)) is not None}
     params = {label[p]: _json(p / PARAMS) for p in names if (p / PARAMS).exists()}
     tr = cfg["training"]
     seconds = training_seconds(ckpt)

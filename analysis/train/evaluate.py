@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from analysis.cli import number
+from analysis.cli import number, split_name
 from analysis.data.batching import length_sorted_batches
 from analysis.data.tasks import TASKS, Example, Task, get_task, get_tasks, normalize_text
 from analysis.errors import HyperLensError
@@ -171,7 +171,7 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--output", help="JSON path (default: CKPT/metrics.json)")
     p.add_argument("--overwrite", action="store_true", help="replace the file at --output")
     p.add_argument("--tasks", nargs="+", help="default: the checkpoint's tasks")
-    p.add_argument("--split", default="validation")
+    p.add_argument("--split", default="validation", type=split_name)
     p.add_argument("--data-dir", help="default: the folder it was trained from")
     p.add_argument("--max-examples", type=number(int, 1))
     p.add_argument("--batch-size", type=number(int, 1, 4096), default=64)

@@ -106,12 +106,14 @@ def read_records(path: str | Path, columns: tuple[str, ...] = ()) -> Iterator[Re
 
 def find_split_file(directory: str | Path, split: str, subdir: str = "") -> Path:
     """`directory/subdir/split.*` (jsonl first, then csv/tsv). `directory/split.*` is used only without a subdir or
-    when `directory` is itself named `subdir` (`--data-dir data/sst2 --tasks sst2`): another task's files never are."""
+    when `directory` is itself named `subdir` (`--data-dir data/sst2 --tasks sst2`): another task's files never are,
+    even where the task's own folder lacks this split."""
     directory = Path(directory)
-    if subdir and directory.name != subdir and not (directory / subdir).is_dir():
+    if subdir and (directory / subdir).is_dir():
+        directory = directory / subdir
+    elif subdir and directory.name != subdir:
         raise DataError(f"{directory}: no folder {subdir}/ for task {subdir} (expected {directory / subdir}/{split}.jsonl)")
-    for folder in ([directory / subdir] if subdir else []) + [directory]:
-        for suffix in SUFFIXES:
-            if (folder / f"{split}{suffix}").is_file():
-                return folder / f"{split}{suffix}"
-    raise DataError(f"{directory}: no {split}{{{','.join(SUFFIXES)}}} file" + (f" (also looked in {directory / subdir})" if subdir else ""))
+    for suffix in SUFFIXES:
+        if (directory / f"{split}{suffix}").is_file():
+            return directory / f"{split}{suffix}"
+    raise DataError(f"{directory}: no {split}{{{','.join(SUFFIXES)}}} file")
