@@ -30,6 +30,8 @@ def test_config_records_everything_needed(ckpt):
     assert read_config(path)["machine"] == "edited by hand"
     assert cfg["method_config"]["decoder_adapter_dim"] == 4 and cfg["metrics"] == {"average": 1.0}
     assert set(load_file(str(path / "adapter_model.safetensors"))) == set(model.trainable_state_dict())
+    assert {f.name: f.stat().st_mode & 0o777 for f in path.iterdir()} == {  # readable by the app run as another user
+        "adapter_model.safetensors": 0o644, "config.json": 0o644}
 
 
 def test_trainable_weights_only(ckpt):

@@ -14,7 +14,7 @@ import pandas as pd
 
 from analysis.errors import HyperLensError
 from analysis.files import atomic_path, read_json, write_json
-from analysis.layout import CARD, CONFIG, METRICS, PARAMS, TRAINING_LOG, log_records, report_file, training_seconds
+from analysis.layout import CARD, CONFIG, METRICS, PARAMS, TRAINING_LOG, log_records, training_seconds
 
 from . import quality
 from .report import saved_report

@@ -57,6 +57,11 @@ def machine() -> dict:
     return info
 
 
+def save_tensors(tensors: dict, path: Path, metadata: dict | None = None) -> None:
+    save_file(tensors, str(path), metadata=metadata)
+    os.chmod(path, 0o644)  # safetensors creates it private; a checkpoint's files are ordinary shared files
+
+
 def atomic_directory(path: Path, write) -> None:
     """Call write(tmp_dir), then swap tmp_dir into `path`; on failure the old directory is untouched."""
     path = Path(path)
@@ -117,7 +122,7 @@ def save_checkpoint(model: HyperLensModel, path, *, extra_files: dict[str, str] 
                for k, v in model.trainable_state_dict().items()}
 
     def write(tmp: Path):
-        save_file(tensors, str(tmp / WEIGHTS), metadata={"format": FORMAT})
+        save_tensors(tensors, tmp / WEIGHTS, metadata={"format": FORMAT})
         (tmp / CONFIG).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
         for name, text in (extra_files or {}).items():
             (tmp / name).write_text(text)

@@ -26,7 +26,7 @@ import torch
 from accelerate import Accelerator
 from accelerate.utils import set_seed
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
@@ -44,6 +44,7 @@ from analysis.model.checkpoint import (
     read_weights,
     recover_leftovers,
     save_checkpoint,
+    save_tensors,
 )
 from analysis.model.hyperlens import HyperLensModel
 from analysis.model.methods import REGISTRY
@@ -115,7 +116,7 @@ def save_state(state_dir: Path, model, optimizer, step: int, best: dict, cfg: Tr
 
     def write(tmp: Path):
         save_checkpoint(model, tmp / "model")
-        save_file(moments, str(tmp / "optimizer.safetensors"))
+        save_tensors(moments, tmp / "optimizer.safetensors")
         (tmp / TRAINER_STATE).write_text(json.dumps({"step": step, "best": best, "config": dataclasses.asdict(cfg)}))
     atomic_directory(state_dir, write)
 
