@@ -758,3 +758,21 @@ def test_a_split_is_a_plain_name_and_report_json_holds_only_the_validation_embed
     for option in (["--split", "train"], ["--vector", "params.decoder.0"]):
         assert main(["report", str(trained), "--save", *option]) == 2
         assert "is printed only" in capsys.readouterr().err
+
+
+def test_extract_checks_the_files_it_writes_last_before_replacing_anything(trained, capsys):
+    parquet = trained / "extraction" / "validation.parquet"
+    before = parquet.read_bytes() if parquet.exists() else None
+    folder = trained / "extraction" / "validation.json"
+    kept = folder.with_name("validation.json.kept")
+    if folder.exists():
+        folder.rename(kept)
+    folder.mkdir(parents=True)
+    try:
+        assert main(["extract", str(trained), "--overwrite", "--max-examples", "3"]) == 2
+        assert "validation.json is a folder" in capsys.readouterr().err
+        assert (parquet.read_bytes() if parquet.exists() else None) == before
+    finally:
+        folder.rmdir()
+        if kept.exists():
+            kept.rename(folder)

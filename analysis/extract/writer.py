@@ -157,6 +157,10 @@ def run(a) -> None:
     if existing.exists() and not a.overwrite:
         raise HyperLensError(f"{existing} already exists; pass --overwrite to replace it (its saved report goes with "
                              "it), or extract into a copy of the checkpoint")
+    for companion in (existing.with_suffix(".json"), report_file(a.checkpoint)):  # written or removed at the end
+        if companion.is_dir():
+            raise HyperLensError(f"{companion} is a folder, where the extraction's {companion.suffix[1:]} file goes; "
+                                 "move it away first")
     model = load_checkpoint(a.checkpoint)
     data_dir = data_dir_for(model, get_tasks(a.tasks or model.task_specs), a.data_dir)
     out = extract(model, extraction_dir(a.checkpoint), a.tasks, a.split, data_dir,
