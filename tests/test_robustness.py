@@ -5,6 +5,7 @@ import fcntl
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -776,3 +777,13 @@ def test_extract_checks_the_files_it_writes_last_before_replacing_anything(train
         folder.rmdir()
         if kept.exists():
             kept.rename(folder)
+
+
+def test_params_refuses_options_a_checkpoint_overrides_and_cards_name_a_damaged_params_json(trained, tmp_path, capsys):
+    assert main(["params", "--checkpoint", str(trained), "--method", "adapter", "--tasks", "3"]) == 2
+    assert "--method, --tasks would be ignored" in capsys.readouterr().err
+    copy = tmp_path / "copy"
+    shutil.copytree(trained, copy)
+    (copy / "params.json").write_text('{"trainable": "many", "percent": "x"}')
+    assert main(["card", str(copy), "--overwrite"]) == 2
+    assert "params.json does not hold whole-number counts" in capsys.readouterr().err

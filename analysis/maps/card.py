@@ -123,13 +123,24 @@ def embedding_notes(method: str, others: list[Path]) -> str:
     return "\n".join(f"- {m}: {REGISTRY[m].conditioning or no_net}" for m in methods if m in REGISTRY)
 
 
+def _params(ckpt: Path) -> dict:
+    """params.json, checked for the counts the card prints."""
+    r = read_json(ckpt / PARAMS)
+    groups = r.get("groups") if isinstance(r, dict) else None
+    counts = [r.get("trainable"), *groups.values()] if isinstance(groups, dict) else [None]
+    if not all(isinstance(c, int) and not isinstance(c, bool) for c in counts):
+        raise HyperLensError(f"{ckpt / PARAMS} does not hold whole-number counts under 'trainable' and 'groups'; "
+                             f"rewrite it with `python -m analysis params --checkpoint {ckpt} --save --overwrite`")
+    return r
+
+
 def build_card(ckpt: Path, others: list[Path], baseline: dict[str, float] | None, findings: str = "") -> str:
     cfg = _json(ckpt / CONFIG)
     names = [ckpt, *others]
     label = {p: p.name if [q.name for q in names].count(p.name) == 1 else f"{p.parent.name}/{p.name}" for p in names}
     metrics = {label[p]: _json(p / METRICS) for p in names if (p / METRICS).exists()}
     reports = {label[p]: r for p in names if (r := saved_report(p)) is not None}
-    params = {label[p]: _json(p / PARAMS) for p in names if (p / PARAMS).exists()}
+    params = {label[p]: _params(p) for p in names if (p / PARAMS).exists()}
     tr = cfg["training"]
     seconds = training_seconds(ckpt)
     budget = "\n".join(f"| {n} | {r['trainable']:,} | " + ", ".join(f"{k}: {v:,}" for k, v in r["groups"].items()) + " |"

@@ -82,6 +82,10 @@ def run(a) -> None:
     if a.overwrite and not a.save:
         raise ValueError("--overwrite replaces CKPT/params.json, so it goes with --save")
     if a.checkpoint:  # the exact configuration a checkpoint was trained with
+        given = [f"--{k}" for k in ("method", "backbone", "config") if getattr(a, k)] + ["--tasks"] * (a.tasks != 8)
+        if given:
+            raise ValueError(f"--checkpoint counts the checkpoint's own configuration, so {', '.join(given)} "
+                             "would be ignored: give one or the other")
         from .checkpoint import read_config
         cfg = read_config(a.checkpoint)
         r = count(cfg["method"], cfg["backbone"]["name"], len(cfg["tasks"]), cfg["method_config"])
