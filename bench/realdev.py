@@ -22,9 +22,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from analysis.cli import number  # noqa: E402
 from analysis.data.tasks import REALDEV_SUITE, get_task  # noqa: E402
 from analysis.data.tasks.baseline import baseline  # noqa: E402
+from analysis.errors import HyperLensError  # noqa: E402
+from analysis.files import check_output_file  # noqa: E402
 from analysis.layout import METRICS, training_seconds  # noqa: E402
+from analysis.model.checkpoint import read_config  # noqa: E402
+from analysis.train.recipes import METHOD_CONFIGS  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "realdev" / "data"
 
@@ -112,8 +117,6 @@ def train_method(method: str, data_dir: str, out: Path, steps: int | None, overw
     from analysis.train.loop import train
 
     cfg = realdev_config(method, data_dir, steps)
-    if (out / METRICS).exists() and not overwrite:
-        sys.exit(f"{out} already holds a trained run; pass --overwrite to train it again, or --checkpoints {out}")
     t0 = time.time()
     result = train(cfg, out, command=f"bench/realdev.py --methods {method}", overwrite=overwrite)
     return result, time.time() - t0, cfg.steps
@@ -132,17 +135,28 @@ def score_checkpoint(path: Path, data_dir: str) -> tuple[dict, float, int]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data-dir", default=str(DATA))
-    ap.add_argument("--methods", nargs="+", default=["hyperdecoder", "adapter"])
+    ap.add_argument("--methods", nargs="+", default=["hyperdecoder", "adapter"], choices=sorted(METHOD_CONFIGS))
     ap.add_argument("--checkpoints", nargs="+", type=Path, help="score these instead of training")
     ap.add_argument("--out", type=Path, default=ROOT / "runs" / "realdev", help="where trained runs go")
-    ap.add_argument("--steps", type=int, help="override the recipe's steps (default: 2,000, or what fits 30 minutes "
+    ap.add_argument("--steps", type=number(int, 1), help="override the recipe's steps (default: 2,000, or what fits 30 minutes "
                     "for the one-task-a-batch methods; analysis/train/recipes.py)")
-    ap.add_argument("--overwrite", action="store_true", help="retrain a method whose run already exists")
-    ap.add_argument("--throughput-steps", type=int, default=8, help="0 skips the throughput row")
+    ap.add_argument("--overwrite", action="store_true", help="retrain a method whose run already exists, and "
+                    "replace an existing --json file")
+    ap.add_argument("--throughput-steps", type=number(int, 0), default=8, help="0 skips the throughput row")
     ap.add_argument("--json", type=Path, help="also write the results here")
     a = ap.parse_args()
     if not Path(a.data_dir, "imdb").is_dir():
         sys.exit(f"no realdev data at {a.data_dir}: pass --data-dir (the suite lives in ../shared/realdev/data)")
+    try:  # every argument checked before the first baseline, not after half an hour of training
+        if a.json:
+            check_output_file(a.json, a.overwrite)
+        for path in a.checkpoints or []:
+            read_config(path)
+        if not a.checkpoints and not a.overwrite and (done := [m for m in a.methods if (a.out / m / METRICS).exists()]):
+            sys.exit(f"{', '.join(str(a.out / m) for m in done)} already hold trained runs; pass --overwrite to train "
+                     f"them again, or score them with --checkpoints")
+    except HyperLensError as e:
+        sys.exit(f"error: {e}")
 
     results = {"baselines": {t: baseline(t, a.data_dir) for t in REALDEV_SUITE}, "runs": {}}
     if a.throughput_steps:

@@ -787,3 +787,18 @@ def test_params_refuses_options_a_checkpoint_overrides_and_cards_name_a_damaged_
     (copy / "params.json").write_text('{"trainable": "many", "percent": "x"}')
     assert main(["card", str(copy), "--overwrite"]) == 2
     assert "params.json does not hold whole-number counts" in capsys.readouterr().err
+
+
+def test_realdev_checks_every_argument_before_any_work(tmp_path, monkeypatch, capsys):
+    from bench import realdev
+    (tmp_path / "imdb").mkdir()  # data present, so the checks after it run
+    (tmp_path / "done.json").write_text("{}")
+    monkeypatch.setattr(realdev, "baseline", lambda *a: pytest.fail("work began before the arguments were checked"))
+    for args, message in [(["--steps", "0"], "must be at least 1"), (["--methods", "nosuch"], "invalid choice"),
+                          (["--throughput-steps", "-1"], "must be at least 0"),
+                          (["--checkpoints", str(tmp_path / "none")], "is not a checkpoint directory"),
+                          (["--json", str(tmp_path / "done.json")], "already exists; pass --overwrite")]:
+        monkeypatch.setattr(sys, "argv", ["realdev.py", "--data-dir", str(tmp_path), *args])
+        with pytest.raises(SystemExit) as stop:
+            realdev.main()
+        assert message in f"{stop.value.code} {capsys.readouterr().err}"
