@@ -103,6 +103,10 @@ def test_predict_refuses_an_empty_field_and_says_what_the_model_did_not_read(app
     next(b for b in at.button if b.label == "Predict").click().run()
     assert_clean(at)
     assert "cut to its first 128 tokens" in at.warning[0].value
+    at.text_area[0].input(" ")  # emptied again: the last prediction must not stay below as if it were this input's
+    next(b for b in at.button if b.label == "Predict").click().run()
+    assert "Fill in `question`" in at.warning[0].value
+    assert not any(m.value.startswith("**Prediction**") for m in at.markdown) and not charts(at)
 
 
 def test_compare_pins_and_swaps(app):

@@ -93,7 +93,9 @@ def test_shared_neighbors(two_clusters):
     index = NeighborIndex(X)
     result = shared_neighbors(index, X[0], X[1], k=10, exclude=(0, 1))
     a, b = result["a"][0].tolist(), result["b"][0].tolist()
-    assert 0 not in a and 1 not in b and len(a) == 10 and len(result["a"][1]) == 10
+    assert not {0, 1} & set(a + b) and len(a) == 10 and len(result["a"][1]) == 10
+    typed_copy = shared_neighbors(index, X[0], X[0], k=10, exclude=(0, None))  # B typed as A's text: no row
+    assert typed_copy["shared"] == typed_copy["a"][0].tolist()  # 10 of 10, not 9: A's row is in neither list
     assert result["shared"] == [n for n in a if n in b]
     assert all(n < 50 for n in a + b)  # same cluster
     assert shared_neighbors(index, X[0], X[60], k=10, exclude=(0, 60))["shared"] == []

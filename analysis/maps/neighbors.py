@@ -149,8 +149,15 @@ def compare_params(params_a: dict[str, np.ndarray], params_b: dict[str, np.ndarr
 
 def shared_neighbors(index: NeighborIndex, a: np.ndarray, b: np.ndarray, k: int = 10,
                      exclude: tuple[int | None, int | None] = (None, None)) -> dict:
-    """The k nearest rows to vectors a and b (each without its own row, when it is one): (ids, distances) for
-    each, and the ids they share, in a's order."""
-    near_a, near_b = index.query(a, k, exclude=exclude[0]), index.query(b, k, exclude=exclude[1])
+    """The k nearest rows to vectors a and b, both lists without the rows in `exclude` (a and b's own, when they are
+    rows: a typed copy of A must not count A's row as a neighbour A lacks): (ids, distances) for each, and the ids
+    they share, in a's order."""
+    skip = [r for r in exclude if r is not None]
+
+    def nearest(v):
+        ids, dist = index.query(v, min(k + len(skip), len(index)))
+        keep = ~np.isin(ids, skip)
+        return ids[keep][:k], dist[keep][:k]
+    near_a, near_b = nearest(a), nearest(b)
     in_b = set(near_b[0].tolist())
     return {"a": near_a, "b": near_b, "shared": [n for n in near_a[0].tolist() if n in in_b]}

@@ -102,7 +102,8 @@ with views.friendly_errors():
                     f"{ext.info['method']} builds them from the task, not from the input.")
         c[2].metric("mean layer cosine", f"{sum(r['cosine'] for r in layers) / len(layers):.3f}")
         st.markdown("**Generated parameters per layer** (sketched to a fixed size)")
-        st.plotly_chart(figures.param_heatmap(layers), key="cmp_heatmap")
+        st.plotly_chart(figures.param_heatmap(layers), key="cmp_heatmap",
+                        config={"displayModeBar": False})  # a toolbar would cover the cosine row's right end
     else:
         st.caption(f"{ext.info['method']} generates no per-input parameters: only the embeddings differ.")
     near = neighbours(ckpt, ext, a, b)

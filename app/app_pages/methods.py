@@ -33,7 +33,9 @@ with views.friendly_errors():
                "an instance's 10 nearest neighbours in the conditioning embedding share its task, or its label within "
                "its task, with the same score on shuffled labels in parentheses. Trainable parameters include the warm "
                "start's new cross-attention; minutes of training as logged (runs that shared the CPU took longer). "
-               "None: not measured for that checkpoint.")
+               "None: not measured for that checkpoint. PHA's kNN scores read its retriever's per-input embedding, "
+               "which picks the task prototype its adapters are generated from: labels kept in that embedding do not "
+               "reach its adapters, which are one per task.")
     st.dataframe(table, hide_index=True, width="stretch")
     picker, clear = st.columns([1, 5], vertical_alignment="bottom")
     views.color_picker(picker)

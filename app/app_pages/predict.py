@@ -21,9 +21,9 @@ def input_form(ckpt, ext) -> tuple[str, str, int] | None:
     with st.form("predict"):
         text, empty = views.task_input(ckpt, task, meta["source"].iloc[row], f"predict_{row}", raw)
         if st.form_submit_button("Predict", type="primary"):
-            if empty:  # the task prefix alone is no input
+            if empty:  # the task prefix alone is no input; the last result below would read as this input's
                 st.warning(views.empty_fields_message(empty))
-                return None
+                st.stop()
             return task, text.strip(), row
     return None
 

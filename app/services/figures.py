@@ -110,8 +110,11 @@ def param_heatmap(rows: list[dict]) -> go.Figure:
     """Per-layer cosine and relative difference of two instances' generated parameters (compare_params rows)."""
     names = [r["name"] for r in rows]
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08)
+    # the relative difference's colours start at 0 and span at least 5%, so rounding noise between two equal
+    # inputs' parameters (fp16 storage against a live pass) does not paint a full gradient
+    top = max([r["relative_diff"] for r in rows] + [0.05])
     for i, (key, title, scale, lo, hi) in enumerate((("cosine", "cosine", "RdBu", -1, 1),
-                                                      ("relative_diff", "relative diff", "Viridis", 0, None))):
+                                                      ("relative_diff", "relative diff", "Viridis", 0, top))):
         z = [[r[key] for r in rows]]
         fig.add_trace(go.Heatmap(z=z, x=names, y=[title], colorscale=scale, zmin=lo, zmax=hi, texttemplate="%{z:.2f}",
                                  colorbar=dict(len=0.45, y=0.78 - 0.55 * i), hovertemplate="%{x}: %{z:.3f}<extra></extra>"),
