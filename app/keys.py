@@ -13,11 +13,17 @@ def compare_row(slot: str) -> str:
     return f"cmp_row_{slot}"
 
 
+def compare_id(slot: str) -> str:
+    """The example id pinned in a Compare slot: it outlives a checkpoint switch, which drops row ids."""
+    return f"cmp_id_{slot}"
+
+
 def sticky(key: str) -> str:
     """Where `state.sticky` keeps a widget's value while its page is not shown."""
     return f"_kept.{key}"
 
 
-# Row ids, pins and inputs refer to one checkpoint's extraction: dropped when the checkpoint changes.
+# Row ids, pins and inputs refer to one checkpoint's extraction: dropped when the checkpoint changes (Compare then
+# finds its slots' examples by id in the new one).
 PER_CHECKPOINT = (SELECTION, PINS, HISTORY, LINKED, SWAP_FOR,
                   *(k for s in "AB" for k in (compare_row(s), sticky(compare_row(s)))))

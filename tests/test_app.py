@@ -121,6 +121,10 @@ def test_compare_pins_and_swaps(app):
     assert_clean(at)
     swap = at.dataframe[-1].value
     assert swap["decoding"].tolist()[1] == "A with B's adapters"
+    pinned = at.session_state["cmp_id_B"]
+    at.selectbox(key="checkpoint").select(next(n for n in at.selectbox(key="checkpoint").options if n != NAME)).run()
+    assert_clean(at)  # another checkpoint of the same examples: B is still the example pinned, found by its id
+    assert at.session_state["cmp_id_B"] == pinned
 
 
 def test_methods_ranks_every_checkpoint_and_shows_two(app, app_env):  # noqa: F811

@@ -1,5 +1,6 @@
 """Compare: pin two instances (from the Map selection, by row id, or typed) and compare their conditioning vectors,
 their generated parameters layer by layer, their neighbours, and what each outputs with the other's adapters."""
+import numpy as np
 import streamlit as st
 
 from analysis.maps.neighbors import compare_params, compare_vectors, shared_neighbors
@@ -18,9 +19,12 @@ def pick(slot: str, ckpt, ext, default_row: int) -> Instance:
     mode = state.sticky(st.radio, "From", f"cmp_mode_{slot}", "validation row",
                         options=["validation row", "typed input"], horizontal=True)
     if mode == "validation row":
-        row = state.sticky(st.number_input, "Row id", keys.compare_row(slot), default_row, min_value=0,
+        same_example = np.flatnonzero(meta["id"].to_numpy() == st.session_state.get(keys.compare_id(slot)))
+        row = state.sticky(st.number_input, "Row id", keys.compare_row(slot),  # a new checkpoint: the same example
+                           int(same_example[0]) if len(same_example) else default_row, min_value=0,
                            max_value=len(meta) - 1)
         inst = from_row(ext, int(row))
+        st.session_state[keys.compare_id(slot)] = meta["id"].iloc[inst.row]
         st.caption(f"{inst.task} · {inst.source[:200]}")
         st.markdown(f"**Output:** `{inst.output}` · target `{meta['target'].iloc[inst.row]}`")
     else:
