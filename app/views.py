@@ -133,7 +133,7 @@ def sample_note(view: MapView) -> str:
 
 
 def draw_map(view: MapView, key: str, *, active=None, hidden=frozenset(), highlight=None, highlight_name="selected",
-             overlays=(), height: int = 600, note: bool = True) -> None:
+             overlays=(), height: int = 600, note: bool = True, legend_below: bool = False) -> None:
     """The map chart, selectable (read selections with pending_selection(key)); above maps.MAX_POINTS points
     a task-stratified sample is drawn, with sample_note above it unless `note` is False (a caller that shows it)."""
     meta = view.ext.meta
@@ -145,7 +145,7 @@ def draw_map(view: MapView, key: str, *, active=None, hidden=frozenset(), highli
     fig = figures.map_figure(meta.iloc[shown], view.coords[shown], cats.iloc[shown].reset_index(drop=True),
                              active=pick(active), hidden=hidden, highlight=pick(highlight),
                              highlight_name=highlight_name, overlays=overlays, height=height,
-                             axis_titles=axis_titles(view))
+                             axis_titles=axis_titles(view), legend_below=legend_below)
     st.plotly_chart(fig, key=key, on_select="rerun", selection_mode=("points", "box", "lasso"),
                     config={"scrollZoom": True, "displaylogo": False})
 

@@ -64,7 +64,7 @@ with views.friendly_errors():
 
     def map_(i, ckpt, ext, view):
         views.draw_map(view, f"methods_map_{i}", highlight=ext.meta["id"].isin(linked).to_numpy(), height=460,
-                       note=False)  # in the caption row, so a sampled side's map starts level with the other
+                       note=False, legend_below=True)  # the note is in the caption row; a half-width map keeps its width
 
     def metrics(i, ckpt, ext, view):
         st.markdown("**Validation metrics**")

@@ -59,9 +59,11 @@ def points(coords: np.ndarray, webgl: bool = False, **kw) -> go.BaseTraceType:
 
 def map_figure(meta: pd.DataFrame, coords: np.ndarray, cats: pd.Series, *, active: np.ndarray | None = None,
                hidden: frozenset = frozenset(), highlight: np.ndarray | None = None, highlight_name: str = "selected",
-               overlays=(), height: int = 600, axis_titles: list[str] | None = None) -> go.Figure:
+               overlays=(), height: int = 600, axis_titles: list[str] | None = None,
+               legend_below: bool = False) -> go.Figure:
     """Coloured points; rows outside `active` muted grey, categories in `hidden` left out, `highlight` ringed;
-    `axis_titles` (PCA: each axis's explained variance) label the axes."""
+    `axis_titles` (PCA: each axis's explained variance) label the axes; `legend_below` keeps even a long legend
+    under the plot (a half-width map, which a legend at its side would squeeze)."""
     active = np.ones(len(meta), bool) if active is None else active
     shown = ~cats.isin(hidden).to_numpy()
     custom = hover_data(meta)
@@ -78,7 +80,7 @@ def map_figure(meta: pd.DataFrame, coords: np.ndarray, cats: pd.Series, *, activ
                              marker=dict(color="rgba(0,0,0,0)", size=size + 6,  # thin rings keep a dense selection's colours
                                          line=dict(color="black", width=2 if highlight.sum() <= 50 else 1))))
     fig = go.Figure([*traces, *overlays])
-    many = len(traces) > LEGEND_BELOW_UP_TO  # a long legend scrolls at the side, not eat the plot's height below it
+    many = len(traces) > LEGEND_BELOW_UP_TO and not legend_below  # a long one scrolls at the side, not eat the height
     fig.update_layout(height=height, margin=dict(l=0, r=0, t=30 if axis_titles else 10, b=0), dragmode="lasso",
                       uirevision="map", legend=dict(itemsizing="constant", orientation="v" if many else "h",
                                                     yanchor="top", y=1 if many else -0.02))
