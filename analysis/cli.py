@@ -3,7 +3,9 @@ the commands that work on a checkpoint's extraction."""
 from __future__ import annotations
 
 import argparse
+import json
 import re
+from pathlib import Path
 
 
 def out_of_range(value, lo, hi) -> str | None:
@@ -45,3 +47,18 @@ def checkpoint_command(sub: argparse._SubParsersAction, name: str, help: str, ru
     p.add_argument("--split", default="validation", type=split_name)
     p.set_defaults(run=run)
     return p
+
+
+def method_options(text: str) -> dict:
+    """--config: JSON text or a JSON file, holding one object."""
+    is_file = Path(text).is_file()
+    if not is_file and not text.lstrip().startswith(("{", "[")):
+        raise ValueError(f"--config: no file {text} (give a JSON object, or the path of a file holding one)")
+    try:
+        options = json.loads(Path(text).read_text() if is_file else text)
+    except json.JSONDecodeError as e:
+        what = f"the file {text} is not valid JSON" if is_file else f"{text!r} is neither a JSON object nor a file"
+        raise ValueError(f"--config: {what} ({e})") from None
+    if not isinstance(options, dict):
+        raise ValueError(f"--config must be a JSON object of method options, got {type(options).__name__}")
+    return options

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from analysis.cli import number
+from analysis.cli import method_options, number
 from analysis.errors import HyperLensError
 from analysis.layout import PARAMS
 
@@ -96,7 +96,7 @@ def run(a) -> None:
     elif a.save:
         raise ValueError("--save writes CKPT/params.json, so it needs --checkpoint CKPT")
     else:
-        r = count(a.method, a.backbone, a.tasks, a.config)
+        r = count(a.method, a.backbone, a.tasks, method_options(a.config) if a.config else None)
     print(json.dumps(r, indent=2) if a.json else format_report(r))
 
 

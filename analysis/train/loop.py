@@ -30,7 +30,7 @@ from safetensors.torch import load_file
 from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
-from analysis.cli import number, out_of_range
+from analysis.cli import method_options, number, out_of_range
 from analysis.data.batching import MultiTaskSampler, collate, example_costs, target_length
 from analysis.data.tasks import BUILTIN_SUITE, get_tasks
 from analysis.errors import HyperLensError
@@ -394,19 +394,6 @@ def config_from_args(a) -> TrainConfig:
     if a.config:
         cfg["method_config"] = method_options(a.config)
     return TrainConfig(**cfg)
-
-
-def method_options(text: str) -> dict:
-    """--config: JSON text or a JSON file, holding one object."""
-    is_file = Path(text).is_file()
-    try:
-        options = json.loads(Path(text).read_text() if is_file else text)
-    except json.JSONDecodeError as e:
-        what = f"the file {text} is not valid JSON" if is_file else f"{text!r} is neither a JSON object nor a file"
-        raise ValueError(f"--config: {what} ({e})") from None
-    if not isinstance(options, dict):
-        raise ValueError(f"--config must be a JSON object of method options, got {type(options).__name__}")
-    return options
 
 
 def run(a) -> None:
