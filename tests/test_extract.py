@@ -206,6 +206,8 @@ def test_export_projector_and_parquet(tmp_path):
     assert main(["export", str(ckpt), "--format", "parquet", "--vector", "params.decoder.0",
                  "--out", str(tmp_path / "p")]) == 0
     df = pd.read_parquet(tmp_path / "p.parquet")
+    assert main(["export", str(ckpt), "--format", "parquet", "--out", str(tmp_path / "q.parquet")]) == 0
+    assert (tmp_path / "q.parquet").is_file() and not (tmp_path / "q.parquet.parquet").exists()
     assert len(df) == 9 and len(df["params.decoder.0"].iloc[0]) == load_extraction(ckpt).vectors("params.decoder.0").shape[1]
 
 

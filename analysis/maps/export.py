@@ -57,7 +57,7 @@ def _export(a) -> None:
     ext = load_extraction(a.checkpoint, a.split)
     out = Path(a.out or extraction_dir(a.checkpoint) / f"export-{a.vector}")
     meta = ext.meta[["id", "task", "label", "output_type", "target", "prediction", "correct"]]
-    parquet = out.parent / f"{out.name}.parquet"
+    parquet = out if out.suffix == ".parquet" else out.parent / f"{out.name}.parquet"  # a stem or a file name
     targets = [out / "vectors.tsv", out / "metadata.tsv"] if a.format == "projector" else [parquet]
     extraction = extraction_file(a.checkpoint, a.split)
     if {p.resolve() for p in targets} & {extraction.resolve(), extraction.with_suffix(".json").resolve()}:
@@ -80,5 +80,5 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     e = checkpoint_command(sub, "export", "export an extraction's vectors for the TensorBoard Projector or as parquet",
                            _export)
     e.add_argument("--format", choices=("projector", "parquet"), default="projector")
-    e.add_argument("--out", help="output folder (projector) or file stem (parquet)")
+    e.add_argument("--out", help="output folder (projector), or file (parquet: .parquet is added unless given)")
     e.add_argument("--overwrite", action="store_true", help="replace files already at --out")
