@@ -138,3 +138,18 @@ def test_saving_over_a_checkpoint_or_a_file_needs_a_word(ckpt, tmp_path):
     with pytest.raises(HyperLensError, match="afile is a file"):
         save_checkpoint(model, tmp_path / "afile")
     assert (tmp_path / "afile").read_text() == "x" and not list(tmp_path.glob(".afile*"))
+
+
+def test_a_failed_cleanup_of_the_replaced_checkpoint_does_not_fail_the_save(ckpt, monkeypatch, capsys):
+    import analysis.model.checkpoint as C
+    path, model = ckpt
+    rmtree = C.shutil.rmtree
+
+    def undeletable(p, *a, **k):
+        if ".old-" in str(p):
+            raise PermissionError(1, "Operation not permitted", str(p))
+        return rmtree(p, *a, **k)
+    monkeypatch.setattr(C.shutil, "rmtree", undeletable)
+    save_checkpoint(model, path, metrics={"average": 2.0}, overwrite=True)
+    assert read_config(path)["metrics"] == {"average": 2.0}
+    assert "could not remove the replaced copy" in capsys.readouterr().err

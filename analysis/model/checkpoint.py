@@ -10,6 +10,7 @@ import json
 import os
 import platform
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -76,7 +77,11 @@ def atomic_directory(path: Path, write) -> None:
             old = path.with_name(f".{path.name}.old-{os.getpid()}")
             os.replace(path, old)
             os.replace(tmp, path)
-            shutil.rmtree(old)
+            try:  # the new one is in place: a failed cleanup of the old must not fail the save
+                shutil.rmtree(old)
+            except OSError as e:
+                print(f"warning: saved {path}, but could not remove the replaced copy {old} ({e}); delete it by hand",
+                      file=sys.stderr)
         else:
             os.replace(tmp, path)
     except BaseException:
