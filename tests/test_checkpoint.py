@@ -153,3 +153,9 @@ def test_a_failed_cleanup_of_the_replaced_checkpoint_does_not_fail_the_save(ckpt
     save_checkpoint(model, path, metrics={"average": 2.0}, overwrite=True)
     assert read_config(path)["metrics"] == {"average": 2.0}
     assert "could not remove the replaced copy" in capsys.readouterr().err
+
+
+def test_the_cards_machine_line_is_one_line_and_leaves_out_what_was_not_recorded():
+    from analysis.maps.card import machine_line
+    line = machine_line({"machine": {"cpu": "AMD EPYC\n# Injected", "vendor": "AuthenticAMD"}, "training": {}})
+    assert "\n#" not in line and "AMD EPYC # Injected, AuthenticAMD, in fp32" in line and "threads" not in line

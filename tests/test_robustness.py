@@ -395,6 +395,17 @@ def test_cards_refuse_broken_checkpoints_and_missing_comparisons(trained, tmp_pa
     assert main(["card", str(tmp_path / "empty")]) == 2
     assert main(["card", str(trained), "--compare", str(tmp_path / "nowhere")]) == 2
     assert "nowhere is not a checkpoint directory" in capsys.readouterr().err
+    unscored, weightless = tmp_path / "unscored", tmp_path / "weightless"
+    for copy in (unscored, weightless):
+        shutil.copytree(trained, copy)
+    (unscored / "metrics.json").unlink(missing_ok=True)
+    (weightless / "adapter_model.safetensors").unlink()
+    for other, message in [(unscored, "unscored has no metrics.json"), (weightless, "is not a trained checkpoint")]:
+        assert main(["card", str(trained), "--compare", str(other), "--overwrite"]) == 2  # not silently dropped
+        assert message in capsys.readouterr().err
+    (tmp_path / "binary.md").write_bytes(b"\xff\xfe\x00")
+    assert main(["card", str(trained), "--findings", str(tmp_path / "binary.md"), "--overwrite"]) == 2
+    assert "is not UTF-8 text" in capsys.readouterr().err
 
 
 def test_an_extraction_rewritten_with_plain_lists_gets_a_message(trained, tmp_path):

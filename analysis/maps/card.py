@@ -14,7 +14,7 @@ import pandas as pd
 
 from analysis.errors import HyperLensError
 from analysis.files import atomic_path, read_json, write_json
-from analysis.layout import CARD, CONFIG, METRICS, PARAMS, TRAINING_LOG, log_records, training_seconds
+from analysis.layout import CARD, CONFIG, METRICS, PARAMS, TRAINING_LOG, WEIGHTS, log_records, training_seconds
 
 from . import quality
 from .report import saved_report
@@ -205,8 +205,9 @@ def machine_line(cfg: dict) -> str:
     m = cfg.get("machine")
     if not isinstance(m, dict) or not m.get("cpu"):
         return ""
-    parts = (m["cpu"], m.get("vendor"), f"{m.get('threads', '?')} threads", m.get("gpu"))
-    where = ", ".join(str(x) for x in parts if x)
+    threads = m.get("threads")
+    parts = (m["cpu"], m.get("vendor"), threads and f"{threads} threads", m.get("gpu"))
+    where = " ".join(", ".join(str(x) for x in parts if x).split())  # one line: a hand edit cannot add headings
     masks = ("the GPU's generator" if m.get("gpu") else
              "MKL's generator on Intel CPUs and torch's own on others, so CPUs of different vendors draw different ones")
     return (f"\nTrained on {where}, in {cfg.get('training', {}).get('precision', 'fp32')}. A rebuild on another kind "
@@ -217,15 +218,20 @@ def machine_line(cfg: dict) -> str:
 def run(a) -> None:
     from analysis.data.tasks.baseline import tfidf_baseline
     from analysis.model.checkpoint import read_config
+    from analysis.model.methods import REGISTRY
     ckpt = Path(a.checkpoint)
-    for path in [ckpt, *map(Path, a.compare or [])]:  # each must be a readable checkpoint, or the card would lie
-        if "training" not in read_config(path):
-            raise ValueError(f"{path}/config.json has no training record; a card describes a trained checkpoint")
+    for path in [ckpt, *map(Path, a.compare or [])]:  # each must be a scored checkpoint, or the card would lie
+        cfg = read_config(path)
+        if "training" not in cfg or cfg.get("method") not in REGISTRY or not (path / WEIGHTS).is_file():
+            raise HyperLensError(f"{path} is not a trained checkpoint of a known method (config.json with a training "
+                                 f"record, {WEIGHTS}); a card describes one")
+        if not (path / METRICS).exists():
+            raise HyperLensError(f"{path} has no {METRICS}, and a card without its scores would say nothing of it; "
+                                 f"run python -m analysis evaluate {path} first")
     if (ckpt / CARD).exists() and not a.overwrite:
         raise HyperLensError(f"{ckpt / CARD} already exists; pass --overwrite to replace it")
-    if not (ckpt / METRICS).exists():
-        raise HyperLensError(f"{ckpt} has no {METRICS}, and a card without scores would say nothing; run "
-                             f"python -m analysis evaluate {ckpt} first")
+    if a.findings and not Path(a.findings).is_file():
+        raise HyperLensError(f"--findings {a.findings}: no such file" + (" (a folder)" if Path(a.findings).is_dir() else ""))
     baseline = None
     if a.baseline:
         cfg = _json(ckpt / CONFIG)
@@ -235,9 +241,10 @@ def run(a) -> None:
                        and get_task(t).output_type == "label"]
         baseline = tfidf_baseline(label_tasks, data_dir=cfg["training"].get("data_dir"))  # custom tasks go without
         write_json(baseline, ckpt / "tfidf_baseline.json")
-    if a.findings and not Path(a.findings).is_file():
-        raise HyperLensError(f"--findings {a.findings}: no such file")
-    findings = Path(a.findings).read_text() if a.findings else ""
+    try:
+        findings = Path(a.findings).read_text() if a.findings else ""
+    except UnicodeDecodeError:
+        raise HyperLensError(f"--findings {a.findings} is not UTF-8 text; give the findings Markdown file") from None
     try:
         card = build_card(ckpt, [Path(p) for p in a.compare or []], baseline, findings)
     except (KeyError, TypeError, AttributeError) as e:
