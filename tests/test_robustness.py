@@ -676,6 +676,8 @@ def test_an_empty_or_incomplete_extraction_is_named_not_a_traceback(trained, tmp
         assert main(command) == 2 and "has no rows" in capsys.readouterr().err
     pq.write_table(whole.drop(["task"]), parquet)
     assert main(["report", str(ckpt)]) == 2 and "no column(s) task" in capsys.readouterr().err
+    parquet.write_bytes(parquet.read_bytes()[:200])  # cut short: not a missing column but a damaged file
+    assert main(["report", str(ckpt)]) == 2 and "truncated or damaged" in capsys.readouterr().err
     parquet.with_suffix(".json").unlink()
     assert main(["report", str(ckpt)]) == 2 and "validation.json is missing" in capsys.readouterr().err
 

@@ -80,9 +80,11 @@ def load_extraction(checkpoint_or_file, split: str = "validation") -> Extraction
     try:
         table = pq.read_table(path, columns=META_COLUMNS + ["embedding"])
     except (pa.ArrowException, OSError) as e:
-        missing = [c for c in META_COLUMNS + ["embedding"] if c not in _column_names(path)]
-        raise HyperLensError(f"{path} cannot be read as an extraction ("
-                             + (f"no column(s) {', '.join(missing)}" if missing else str(e).splitlines()[0]) + f"); {redo}") from None
+        names = _column_names(path)
+        missing = [c for c in META_COLUMNS + ["embedding"] if c not in names]
+        why = ("not a readable parquet file: truncated or damaged" if not names else
+               f"no column(s) {', '.join(missing)}" if missing else str(e).splitlines()[0])
+        raise HyperLensError(f"{path} cannot be read as an extraction ({why}); {redo}") from None
     if table.num_rows == 0:
         raise HyperLensError(f"the extraction at {path} has no rows; {redo}")
     meta = table.drop(["embedding"]).to_pandas()
