@@ -815,3 +815,8 @@ def test_realdev_checks_every_argument_before_any_work(tmp_path, monkeypatch, ca
         with pytest.raises(SystemExit) as stop:
             realdev.main()
         assert message in f"{stop.value.code} {capsys.readouterr().err}"
+
+
+def test_baseline_refuses_a_task_given_twice_before_any_work(capsys):
+    assert main(["baseline", "--tasks", "topic", "topic"]) == 2
+    assert "given more than once" in capsys.readouterr().err

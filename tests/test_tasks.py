@@ -262,6 +262,8 @@ def test_custom_task_inference_and_cli_errors(tmp_path):
         with pytest.raises(ValueError, match="expected name=path"):
             parse_custom_task(bad)
     assert get_task(f"few={path}:t,y").name == "few"
+    with pytest.raises(ValueError, match="maps a value more than once"):
+        parse_custom_task(f"few={path}:t,y:0=neg,0=pos")
 
 
 # --- builtin suite ---

@@ -100,6 +100,8 @@ def tfidf_baseline(task_names: list[str], seed: int = 0, data_dir: str | None = 
 
 
 def run(args) -> None:
+    from . import get_tasks
+    get_tasks(args.tasks)  # unknown or repeated tasks refused before any work
     rows = [(name, *baseline(name, args.data_dir, args.seed)) for name in args.tasks]
     width = max((len(r[0]) for r in rows), default=4)
     print(f"{'task':<{width}}  {'baseline':<30}{'metric':<10}{'score':>6}")

@@ -140,6 +140,8 @@ def parse_custom_task(text: str) -> CustomTask:
         if not all(k and eq and v for k, eq, v in pairs):
             raise ValueError(f"bad label map {columns!r} in custom task {text!r}: expected value=word,value=word")
         label_names = {k.strip(): v.strip() for k, _, v in pairs}
+        if len(label_names) < len(pairs):  # a value mapped twice would silently keep its last word
+            raise ValueError(f"label map {columns!r} in custom task {text!r} maps a value more than once")
         path, _, columns = path.rpartition(":")
     columns, name = columns.split(","), name.strip()
     if not name or not path or len(columns) not in (2, 3) or not all(columns) or "" in columns[0].split("+"):
