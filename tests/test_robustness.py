@@ -691,6 +691,10 @@ def test_outputs_in_the_way_are_refused_before_any_work(trained, tmp_path, capsy
         assert main(["evaluate", str(trained), "--output", str(output)]) == 2
         assert message in capsys.readouterr().err
     assert kept.read_text() == '{"precious": 1}'
+    config = (trained / "config.json").read_text()
+    assert main(["evaluate", str(trained), "--output", str(trained / "config.json"), "--overwrite"]) == 2
+    assert "one of the checkpoint's own files" in capsys.readouterr().err
+    assert (trained / "config.json").read_text() == config
     assert main(["train", "--backbone", "tiny-bert2bert", "--output", "."]) == 2
     assert "names no new directory" in capsys.readouterr().err
 
