@@ -63,6 +63,7 @@ def extract(model, out_dir, tasks=None, split: str = "validation", data_dir=None
     model.eval()
     out_dir = Path(out_dir)
     tasks = get_tasks(tasks or model.task_specs)
+    model.task_ids([t.name for t in tasks])  # a task-conditioned method refuses an unseen task before any folder
     examples = [e for t in tasks for e in t.load(split, data_dir, max_examples)]
     settings = dict(split=split, predictions=predictions, param_dims=param_dims, max_source_length=max_source_length,
                     max_new_tokens=max_new_tokens, vector_dtype=vector_dtype)
