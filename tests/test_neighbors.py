@@ -40,13 +40,25 @@ def test_equal_vectors_tie_to_the_lower_rows_whatever_rounding_the_blas_gave_the
     rng = np.random.default_rng(0)
     X = np.repeat(rng.normal(size=(2, 16)), 6, axis=0).astype(np.float32)  # two groups of 6 equal vectors
     index = NeighborIndex(X)
-    exact = index._distances(index.X)
+    exact = index.distances(index.X)
     noisy = exact + rng.uniform(-2e-7, 2e-7, exact.shape).astype(np.float32)  # another thread count's rounding
     for d in (exact, noisy):
-        monkeypatch.setattr(index, "_distances", lambda Q, d=d: d.copy())
+        monkeypatch.setattr(index, "distances", lambda Q, d=d: d.copy())
         ids, _ = index.query(index.X, 3, exclude=np.arange(12))
         assert ids[0].tolist() == [1, 2, 3] and ids[1].tolist() == [0, 2, 3] and ids[7].tolist() == [6, 8, 9]
     assert order_keys(np.array([[np.inf, 0.5, 0.0]], np.float32)).argsort().tolist() == [[2, 1, 0]]
+
+
+def test_a_batch_query_and_one_row_queries_give_the_same_neighbours_of_shared_vectors():
+    """30 tasks of 40 rows that share one vector each: every group's distances are bit-identical, so the groups
+    stay whole and in row order, however the BLAS tiles a batch product against a one-row one."""
+    rng = np.random.default_rng(2)
+    V = (rng.normal(size=(1, 1024)) * 3 + rng.normal(size=(30, 1024))).astype(np.float32)
+    X = np.repeat(V, 40, axis=0)
+    index = NeighborIndex(X)
+    batch, _ = index.query(X[:120], 130, exclude=np.arange(120))
+    single = np.stack([index.query(X[i], 130, exclude=i)[0] for i in range(120)])
+    np.testing.assert_array_equal(batch, single)
 
 
 def test_reference_point_lands_on_its_own_position(two_clusters):

@@ -14,13 +14,18 @@ _LAST = np.iinfo(np.int64).max
 
 
 def order_keys(d: np.ndarray) -> np.ndarray:
-    """Integer sort keys for a (queries, n) distance block: the distance on a ZERO_DISTANCE grid, then the row.
-    Equal vectors (a per-task method gives a whole task one) then tie exactly whatever rounding the BLAS and its
-    thread count gave their products, and ties go to the lower row: the same neighbours on every machine."""
+    """Integer sort keys for a (queries, n) distance block: the distance on a ZERO_DISTANCE grid, then the row, so
+    equal distances (equal vectors: a per-task method gives a whole task one) go to the lower row on every machine."""
     n = d.shape[1]
-    finite = np.isfinite(d)
-    keys = np.rint(np.where(finite, np.minimum(d, 1e6), 0) / ZERO_DISTANCE).astype(np.int64) * n + np.arange(n)
-    return np.where(finite, keys, _LAST)
+    bad = ~np.isfinite(d)
+    grid = np.clip(d, 0, 1e6)
+    grid[bad] = 0
+    grid /= ZERO_DISTANCE
+    keys = np.rint(grid, out=grid).astype(np.int64)
+    keys *= n
+    keys += np.arange(n)
+    keys[bad] = _LAST
+    return keys
 
 
 def unit_rows(X: np.ndarray) -> np.ndarray:
@@ -36,16 +41,23 @@ class NeighborIndex:
             raise ValueError(f"metric must be 'cosine' or 'euclidean', got {metric!r}")
         self.metric = metric
         self.X = unit_rows(X) if metric == "cosine" else np.asarray(X, dtype=np.float32)
-        self.sq_norms = (self.X**2).sum(1)  # only used for euclidean
+        # equal rows share one column of every product, so their distances are bit-identical: a product's rounding
+        # depends on where a column falls in the BLAS's tiles, and would break their tie by that
+        unique, inverse = np.unique(self.X, axis=0, return_inverse=True)
+        self.unique, self.inverse = (self.X, None) if len(unique) == len(self.X) else (unique, inverse.reshape(-1))
+        self.sq_norms = (self.unique**2).sum(1)  # only used for euclidean
 
     def __len__(self) -> int:
         return len(self.X)
 
-    def _distances(self, Q: np.ndarray) -> np.ndarray:
-        dots = Q @ self.X.T
+    def distances(self, Q: np.ndarray) -> np.ndarray:
+        """(queries, n) distances from rows Q (unit rows for cosine) to every indexed row."""
+        dots = Q @ self.unique.T
         if self.metric == "cosine":
-            return 1.0 - dots
-        return np.sqrt(np.maximum((Q**2).sum(1)[:, None] + self.sq_norms[None, :] - 2 * dots, 0))
+            d = 1.0 - dots
+        else:
+            d = np.sqrt(np.maximum((Q**2).sum(1)[:, None] + self.sq_norms[None, :] - 2 * dots, 0))
+        return d if self.inverse is None else d[:, self.inverse]
 
     def query(self, x: np.ndarray, k: int = 10, exclude=None) -> tuple[np.ndarray, np.ndarray]:
         """Indices and distances of the k nearest rows, nearest first.
@@ -63,7 +75,7 @@ class NeighborIndex:
         step = max(1, _CHUNK_ELEMENTS // max(len(self), 1))
         for start in range(0, len(Q), step):
             rows = slice(start, start + step)
-            d = self._distances(Q[rows])
+            d = self.distances(Q[rows])
             if skip is not None:
                 d[np.arange(len(d)), skip[rows]] = np.inf
             keys = order_keys(d)

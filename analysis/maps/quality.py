@@ -13,7 +13,7 @@ import pandas as pd
 
 from analysis.layout import natural_key
 
-from .neighbors import ZERO_DISTANCE, NeighborIndex, unit_rows
+from .neighbors import NeighborIndex, order_keys, unit_rows
 
 FACETS = ("task", "label", "output_type")  # what the conditioning embedding is expected to cluster by
 NO_CLASS = "(none)"  # a cluster table's name for rows outside a facet (no label)
@@ -96,7 +96,9 @@ def _silhouettes(X_unit: np.ndarray, facet: Facet, sample: np.ndarray, seed: int
     rows, codes = facet.rows[in_sample], facet.codes[in_sample]
     if not 2 <= len(np.unique(codes)) <= len(rows) - 1:
         return None, None
-    score = lambda labels: silhouette_score(X_unit[rows], labels, metric="cosine")  # noqa: E731
+    D = np.maximum(NeighborIndex(X_unit[rows]).distances(X_unit[rows]), 0)  # equal vectors: bit-equal distances
+    np.fill_diagonal(D, 0)
+    score = lambda labels: silhouette_score(D, labels, metric="precomputed")  # noqa: E731
     return score(codes), score(_shuffled(codes, seed, None if groups is None else groups[in_sample]))
 
 
@@ -162,9 +164,10 @@ def _map_trustworthiness(X_unit: np.ndarray, coords_2d: np.ndarray, sample_rows:
         return None
     coords = np.asarray(coords_2d, dtype=np.float32)[sample_rows]
     X = X_unit[sample_rows]
-    # cosine distances on the kNN's grid, so equal vectors tie exactly and rank alike on any BLAS and thread count
-    D = np.maximum(np.rint((1.0 - X @ X.T) / ZERO_DISTANCE), 0) * ZERO_DISTANCE
-    return trustworthiness(D, coords, n_neighbors=k, metric="precomputed")
+    # the kNN's order as distances: equal vectors tie exactly, and ties go to the lower row (sklearn's own sort
+    # would break them by its quicksort), so the score is the same on any BLAS and thread count
+    ranks = order_keys(NeighborIndex(X).distances(X)).astype(np.float64)
+    return trustworthiness(ranks, coords, n_neighbors=k, metric="precomputed")
 
 
 def cluster_report(
