@@ -189,7 +189,7 @@ def start_fit(driver, app) -> None:
     browser.wait_map(driver)
     browser.wait_idle(driver)
     click(driver, "//summary[.//p[normalize-space()='Projection']]")
-    radio(driver, "Method", "tsne")
+    radio(driver, "Method", "t-SNE")
     radio(driver, "Dimensions", "3")
     click(driver, "//button[normalize-space()='Compute t-SNE']")
     browser.wait_for(driver, "//*[contains(normalize-space(), 'so far')]", timeout=30)

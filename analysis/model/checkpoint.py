@@ -12,11 +12,12 @@ import platform
 import shutil
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
 from analysis import __version__
 from analysis.errors import CheckpointError, HyperLensError  # noqa: F401 (CheckpointError re-exported)
@@ -59,8 +60,8 @@ def machine() -> dict:
 
 
 def save_tensors(tensors: dict, path: Path, metadata: dict | None = None) -> None:
-    save_file(tensors, str(path), metadata=metadata)
-    os.chmod(path, 0o644)  # safetensors creates it private; a checkpoint's files are ordinary shared files
+    """safetensors' save_file creates a private file; written as bytes, it gets the umask's mode, as config.json does."""
+    Path(path).write_bytes(save(tensors, metadata=metadata))
 
 
 def atomic_directory(path: Path, write) -> None:
@@ -74,7 +75,7 @@ def atomic_directory(path: Path, write) -> None:
     try:
         write(tmp)
         if path.exists():
-            old = path.with_name(f".{path.name}.old-{os.getpid()}")
+            old = path.with_name(f".{path.name}.old-{os.getpid()}-{time.monotonic_ns()}")  # one left behind stays
             os.replace(path, old)
             os.replace(tmp, path)
             try:  # the new one is in place: a failed cleanup of the old must not fail the save

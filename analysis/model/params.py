@@ -82,7 +82,7 @@ def run(a) -> None:
     if a.overwrite and not a.save:
         raise ValueError("--overwrite replaces CKPT/params.json, so it goes with --save")
     if a.checkpoint:  # the exact configuration a checkpoint was trained with
-        given = [f"--{k}" for k in ("method", "backbone", "config") if getattr(a, k)] + ["--tasks"] * (a.tasks != 8)
+        given = [f"--{k}" for k in ("method", "backbone", "tasks", "config") if getattr(a, k) is not None]
         if given:
             raise ValueError(f"--checkpoint counts the checkpoint's own configuration, so {', '.join(given)} "
                              "would be ignored: give one or the other")
@@ -96,7 +96,7 @@ def run(a) -> None:
     elif a.save:
         raise ValueError("--save writes CKPT/params.json, so it needs --checkpoint CKPT")
     else:
-        r = count(a.method, a.backbone, a.tasks, method_options(a.config) if a.config else None)
+        r = count(a.method, a.backbone, a.tasks or 8, method_options(a.config) if a.config else None)
     print(json.dumps(r, indent=2) if a.json else format_report(r))
 
 
@@ -109,6 +109,6 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--overwrite", action="store_true", help="with --save: replace a params.json that differs")
     p.add_argument("--backbone", help=f"a preset ({', '.join(PRESETS)}) or any backbone spec; "
                                       "default: the method's paper backbone")
-    p.add_argument("--tasks", type=number(int, 1, 1000), default=8, help="number of tasks (default 8, GLUE)")
-    p.add_argument("--config", help="method options as JSON, e.g. '{\"decoder_adapter_dim\": 32}'")
+    p.add_argument("--tasks", type=number(int, 1, 1000), help="number of tasks (default 8, GLUE)")
+    p.add_argument("--config", help="method options as JSON, e.g. '{\"decoder_adapter_dim\": 32}', or a JSON file")
     p.set_defaults(run=run)

@@ -13,7 +13,7 @@ from analysis.data.batching import length_sorted_batches
 from analysis.data.tasks import TASKS, Example, Task, get_task, get_tasks, normalize_text
 from analysis.errors import HyperLensError
 from analysis.files import check_output_file, write_json
-from analysis.layout import CARD, CONFIG, METRICS, PARAMS, TRAINING_LOG, WEIGHTS
+from analysis.layout import CARD, CONFIG, METRICS, PARAMS, TRAINING_LOG, WEIGHTS, extraction_dir
 
 
 @torch.no_grad()
@@ -144,8 +144,10 @@ def run(args) -> None:
     if args.output:  # checked before the evaluation, not after it
         check_output_file(args.output, args.overwrite)
         own = {Path(args.checkpoint, f).resolve() for f in (CONFIG, WEIGHTS, PARAMS, CARD, TRAINING_LOG)}
-        if Path(args.output).resolve() in own:
-            raise HyperLensError(f"--output {args.output} is one of the checkpoint's own files; choose another path")
+        out = Path(args.output).resolve()
+        if out in own or extraction_dir(args.checkpoint).resolve() in out.parents:
+            raise HyperLensError(f"--output {args.output} is one of the checkpoint's own files or in its extraction; "
+                                 "choose another path")
     model = load_checkpoint(args.checkpoint)
     text = {"num_beams": args.num_beams, "min_new_tokens": args.min_new_tokens}
     tasks = get_tasks(args.tasks or model.task_specs)

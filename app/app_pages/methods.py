@@ -60,7 +60,8 @@ with views.friendly_errors():
                     draw(i, *s)
 
     def caption(i, ckpt, ext, view):
-        st.caption(f"**{ext.info['method']}** · " + views.map_caption(view) + " " + views.sample_note(view))
+        st.caption(" ".join(filter(None, (f"**{ext.info['method']}** · " + views.map_caption(view),
+                                          views.sample_note(view)))))
 
     def map_(i, ckpt, ext, view):
         views.draw_map(view, f"methods_map_{i}", highlight=ext.meta["id"].isin(linked).to_numpy(), height=460,

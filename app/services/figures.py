@@ -83,7 +83,8 @@ def map_figure(meta: pd.DataFrame, coords: np.ndarray, cats: pd.Series, *, activ
     many = len(traces) > LEGEND_BELOW_UP_TO and not legend_below  # a long one scrolls at the side, not eat the height
     fig.update_layout(height=height, margin=dict(l=0, r=0, t=30 if axis_titles else 10, b=0), dragmode="lasso",
                       uirevision="map", legend=dict(itemsizing="constant", orientation="v" if many else "h",
-                                                    yanchor="top", y=1 if many else -0.02))
+                                                    yanchor="top", y=1 if many else -0.02,
+                                                    maxheight=0.25 if legend_below else None))  # scrolls past that
     titles = axis_titles or [None] * 3
     fig.update_xaxes(showticklabels=False, title=titles[0], side="top")  # the legend sits below the plot
     fig.update_yaxes(showticklabels=False, title=titles[1])
