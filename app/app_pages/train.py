@@ -82,15 +82,17 @@ def progress(name: str) -> str:
         if warnings:
             st.warning(warnings[0])
         chart, table = st.columns([3, 1])
-        chart.plotly_chart(px.line(pd.DataFrame(log), x="step", y="loss", height=300), key="train_loss")
+        whole_run = dict(range=[0, job.steps])  # the run's length in view, and whole-step ticks from step 1
+        chart.plotly_chart(px.line(pd.DataFrame(log), x="step", y="loss", height=300).update_xaxes(**whole_run),
+                           key="train_loss")
         health = [{"step": r["step"], "encoder spread": r["health"]["encoder_spread"],
                    **{f"{stack} generated norm": v for stack, v in r["health"]["generated_norm"].items()}}
                   for r in log if "health" in r]
         if health:
             frame = pd.DataFrame(health).melt("step", var_name="measure")
             chart.plotly_chart(px.line(frame, x="step", y="value", color="measure", height=260, markers=True,
-                                       title="Health: encoder spread across tokens, generated-parameter norms"),
-                               key="train_health")
+                                       title="Health: encoder spread across tokens, generated-parameter norms"
+                                       ).update_xaxes(**whole_run), key="train_health")
         evals = [{"step": r["step"], "held-out average": r["eval"]["average"]} for r in log if "eval" in r]
         if evals:
             table.dataframe(pd.DataFrame(evals), hide_index=True, height=300)
