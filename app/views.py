@@ -126,10 +126,12 @@ def color_values(view: MapView, color_by: str) -> pd.Series:
     return view.ext.meta[color_by]
 
 
-def sample_note(view: MapView) -> str:
-    """What draw_map says above a map it samples (more than maps.MAX_POINTS points), else ""."""
-    n, shown = len(view.ext.meta), len(maps.stratified_sample(view.ext.meta))
-    return f"Showing {shown:,} of {n:,} points, sampled per task." if shown < n else ""
+def sample_note(view: MapView, shown: np.ndarray | None = None) -> str:
+    """What draw_map says above a map it samples (more than maps.MAX_POINTS points), else ""; `shown`: the sample,
+    when the caller has drawn it already."""
+    n = len(view.ext.meta)
+    k = len(maps.stratified_sample(view.ext.meta) if shown is None else shown)
+    return f"Showing {k:,} of {n:,} points, sampled per task." if k < n else ""
 
 
 def draw_map(view: MapView, key: str, *, active=None, hidden=frozenset(), highlight=None, highlight_name="selected",
@@ -140,7 +142,7 @@ def draw_map(view: MapView, key: str, *, active=None, hidden=frozenset(), highli
     cats = figures.categories(color_values(view, state.color_by()))
     shown = maps.stratified_sample(meta)
     if note and len(shown) < len(meta):
-        st.caption(sample_note(view))
+        st.caption(sample_note(view, shown))
     pick = lambda a: None if a is None else np.asarray(a)[shown]  # noqa: E731
     fig = figures.map_figure(meta.iloc[shown], view.coords[shown], cats.iloc[shown].reset_index(drop=True),
                              active=pick(active), hidden=hidden, highlight=pick(highlight),

@@ -138,8 +138,8 @@ def main() -> None:
     ap.add_argument("--methods", nargs="+", default=["hyperdecoder", "adapter"], choices=sorted(METHOD_CONFIGS))
     ap.add_argument("--checkpoints", nargs="+", type=Path, help="score these instead of training")
     ap.add_argument("--out", type=Path, default=ROOT / "runs" / "realdev", help="where trained runs go")
-    ap.add_argument("--steps", type=number(int, 1), help="override the recipe's steps (default: 2,000, or what fits 30 minutes "
-                    "for the one-task-a-batch methods; analysis/train/recipes.py)")
+    ap.add_argument("--steps", type=number(int, 1), help="override the recipe's steps (default: 2,000, or what fits "
+                    "30 minutes for the one-task-a-batch methods; analysis/train/recipes.py)")
     ap.add_argument("--overwrite", action="store_true", help="retrain a method whose run already exists, and "
                     "replace an existing --json file")
     ap.add_argument("--throughput-steps", type=number(int, 0), default=8, help="0 skips the throughput row")

@@ -310,7 +310,8 @@ def cli(*args) -> list[str]:
 
 
 @pytest.mark.parametrize("config,message", [
-    ("not json", "no file not json .give a JSON object"), ("{1: 2}", "neither a JSON object nor a file"), ("[1, 2]", "must be a JSON object"),
+    ("not json", "no file not json .give a JSON object"), ("{1: 2}", "neither a JSON object nor a file"),
+    ("[1, 2]", "must be a JSON object"),
     ('{"activation": "nope"}', "activation .* must be one of"), ('{"adapter_dim": 100000000}', "would not fit"),
     ('{"adapter_dim": NaN}', "should be an integer"), ('{"norm_input": "no"}', "should be true or false")])
 def test_bad_method_options_get_one_line(capsys, tmp_path, config, message):

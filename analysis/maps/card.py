@@ -208,8 +208,8 @@ def machine_line(cfg: dict) -> str:
     threads = m.get("threads")
     parts = (m["cpu"], m.get("vendor"), threads and f"{threads} threads", m.get("gpu"))
     where = " ".join(", ".join(str(x) for x in parts if x).split())  # one line: a hand edit cannot add headings
-    masks = ("the GPU's generator" if m.get("gpu") else
-             "MKL's generator on Intel CPUs and torch's own on others, so CPUs of different vendors draw different ones")
+    masks = ("the GPU's generator" if m.get("gpu") else "MKL's generator on Intel CPUs and torch's own on others, "
+             "so CPUs of different vendors draw different ones")
     return (f"\nTrained on {where}, in {cfg.get('training', {}).get('precision', 'fp32')}. A rebuild on another kind "
             f"of machine is another run of this recipe, with a seed's spread: `--precision auto` picks bf16 only "
             f"where the hardware runs it fast, and dropout masks come from {masks}.")
@@ -231,7 +231,11 @@ def run(a) -> None:
     if (ckpt / CARD).exists() and not a.overwrite:
         raise HyperLensError(f"{ckpt / CARD} already exists; pass --overwrite to replace it")
     if a.findings and not Path(a.findings).is_file():
-        raise HyperLensError(f"--findings {a.findings}: no such file" + (" (a folder)" if Path(a.findings).is_dir() else ""))
+        raise HyperLensError(f"--findings {a.findings}: no such file" + (" (a folder)" * Path(a.findings).is_dir()))
+    try:  # before the baseline, which writes a file
+        findings = Path(a.findings).read_text() if a.findings else ""
+    except UnicodeDecodeError:
+        raise HyperLensError(f"--findings {a.findings} is not UTF-8 text; give the findings Markdown file") from None
     baseline = None
     if a.baseline:
         cfg = _json(ckpt / CONFIG)
@@ -241,10 +245,6 @@ def run(a) -> None:
                        and get_task(t).output_type == "label"]
         baseline = tfidf_baseline(label_tasks, data_dir=cfg["training"].get("data_dir"))  # custom tasks go without
         write_json(baseline, ckpt / "tfidf_baseline.json")
-    try:
-        findings = Path(a.findings).read_text() if a.findings else ""
-    except UnicodeDecodeError:
-        raise HyperLensError(f"--findings {a.findings} is not UTF-8 text; give the findings Markdown file") from None
     try:
         card = build_card(ckpt, [Path(p) for p in a.compare or []], baseline, findings)
     except (KeyError, TypeError, AttributeError) as e:

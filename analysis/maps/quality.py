@@ -96,7 +96,8 @@ def _silhouettes(X_unit: np.ndarray, facet: Facet, sample: np.ndarray, seed: int
     rows, codes = facet.rows[in_sample], facet.codes[in_sample]
     if not 2 <= len(np.unique(codes)) <= len(rows) - 1:
         return None, None
-    D = np.maximum(NeighborIndex(X_unit[rows]).distances(X_unit[rows]), 0)  # equal vectors: bit-equal distances
+    D = NeighborIndex(X_unit[rows]).distances(X_unit[rows])  # equal vectors: bit-equal distances
+    np.maximum(D, 0, out=D)
     np.fill_diagonal(D, 0)
     score = lambda labels: silhouette_score(D, labels, metric="precomputed")  # noqa: E731
     return score(codes), score(_shuffled(codes, seed, None if groups is None else groups[in_sample]))
@@ -127,7 +128,8 @@ def _cluster_table(assignments: np.ndarray, task: Facet | None, label: Facet | N
         row = {"id": int(cluster_id), "size": int(in_cluster.sum())}
         for name, facet, codes in described:
             members = codes[in_cluster]
-            majority, purity = _majority(np.where(members >= 0, members, len(facet.classes)), [*facet.classes, NO_CLASS])
+            members = np.where(members >= 0, members, len(facet.classes))  # outside the facet: NO_CLASS
+            majority, purity = _majority(members, [*facet.classes, NO_CLASS])
             row[name], row[f"{name}_purity"] = majority, _round(purity)
         table.append(row)
     return sorted(table, key=lambda r: (r["id"] == -1, -r["size"], r["id"]))

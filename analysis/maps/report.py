@@ -36,16 +36,16 @@ def saved_report(checkpoint, vector: str = "embedding") -> dict | None:
     """The report `report --save` wrote, when it is of this vector (and of the validation split, as it must be)."""
     f = report_file(checkpoint)
     report = read_json(f) if f.exists() else None
-    if report is None or report.get("split", "validation") != "validation":
-        return None
-    return report if report.get("vector", "embedding") == vector else None
+    ours = report is not None and (report.get("vector", "embedding"), report.get("split", "validation")) == (
+        vector, "validation")
+    return report if ours else None
 
 
 def _report(a) -> None:
     if a.save and (a.vector, a.split) != ("embedding", "validation"):  # report.json is that one report, nothing else
         raise HyperLensError(f"--save writes {report_file(a.checkpoint)}, the validation split's embedding report "
-                         f"that the app and the model card read; the {a.vector} report of the {a.split} split is printed only "
-                         "(--json for JSON)")
+                             f"that the app and the model card read; the {a.vector} report of the {a.split} split is "
+                             "printed only (--json for JSON)")
     r = checkpoint_report(a.checkpoint, a.vector, a.split)
     if a.save:
         print(f"wrote {write_json(r, report_file(a.checkpoint))}")

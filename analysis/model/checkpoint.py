@@ -60,7 +60,7 @@ def machine() -> dict:
 
 
 def save_tensors(tensors: dict, path: Path, metadata: dict | None = None) -> None:
-    """safetensors' save_file creates a private file; written as bytes, it gets the umask's mode, as config.json does."""
+    """safetensors' save_file creates a private file; written as bytes, it gets the umask's mode as config.json does."""
     Path(path).write_bytes(save(tensors, metadata=metadata))
 
 

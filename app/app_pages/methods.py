@@ -64,8 +64,9 @@ with views.friendly_errors():
                                           views.sample_note(view)))))
 
     def map_(i, ckpt, ext, view):
+        # the sample note is in the caption row; a half-width map keeps its width with the legend below
         views.draw_map(view, f"methods_map_{i}", highlight=ext.meta["id"].isin(linked).to_numpy(), height=460,
-                       note=False, legend_below=True)  # the note is in the caption row; a half-width map keeps its width
+                       note=False, legend_below=True)
 
     def metrics(i, ckpt, ext, view):
         st.markdown("**Validation metrics**")

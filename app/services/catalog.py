@@ -94,8 +94,9 @@ TRAILING = ("task kNN", "label kNN", "trainable", "minutes", "note")
 
 def ranking(paths: dict[str, Path]) -> pd.DataFrame:
     """One row per checkpoint, the most tasks first, then the best average (over its own tasks): each task's score
-    (the mean of its metrics, as the average takes it), how well the conditioning embedding clusters by task and by label within a task ("task kNN", "label
-    kNN": kNN accuracy, its shuffled-label baseline in parentheses), trainable parameters and training minutes."""
+    (the mean of its metrics, as the average takes it), how well the conditioning embedding clusters by task and by
+    label within a task ("task kNN", "label kNN": kNN accuracy, its shuffled-label baseline in parentheses), trainable
+    parameters and training minutes."""
     rows = []
     for name, path in paths.items():
         (metrics, bad_metrics), (report, bad_report) = json_object(path / METRICS), json_object(report_file(path))

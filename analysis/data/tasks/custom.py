@@ -126,8 +126,8 @@ FORM = "name=path/to/file.csv:input_col[+input_col...],target_col[,label_col][:v
 def check_target_is_not_input(where: str, inputs: str, target: str) -> None:
     """A target column that is also an input ("a+b" form) would only teach the model to copy it."""
     if target and target in inputs.split("+"):
-        raise ValueError(f"{where}: column {target!r} is both an input and the target, so the model would only learn to "
-                         "copy it; pick another target column")
+        raise ValueError(f"{where}: column {target!r} is both an input and the target, so the model would only learn "
+                         "to copy it; pick another target column")
 
 
 def parse_custom_task(text: str) -> CustomTask:
